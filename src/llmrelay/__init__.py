@@ -1,0 +1,51 @@
+"""llmrelay: a self-hosted relay to large language models.
+
+The library API is what ``__all__`` lists. A typical use::
+
+    from llmrelay import load_settings, open_services
+
+    async with open_services(load_settings(os.environ)) as services:
+        result = await services.actions.execute(connector_id, {"subAction": "run", ...})
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from llmrelay.actions_client import ActionsClient, Connector  # noqa: E402
+from llmrelay.errors import (  # noqa: E402
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    ForbiddenError,
+    LlmrelayError,
+    NotFoundError,
+    SecretsError,
+    TransportError,
+    UpstreamError,
+    UserError,
+)
+from llmrelay.execution import ActionResult  # noqa: E402
+from llmrelay.services import Services, open_services  # noqa: E402
+from llmrelay.settings import Settings, load_settings  # noqa: E402
+
+__all__ = [
+    "ActionResult",
+    "ActionsClient",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "Connector",
+    "ForbiddenError",
+    "LlmrelayError",
+    "NotFoundError",
+    "SecretsError",
+    "Services",
+    "Settings",
+    "TransportError",
+    "UpstreamError",
+    "UserError",
+    "__version__",
+    "load_settings",
+    "open_services",
+]

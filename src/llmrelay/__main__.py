@@ -1,0 +1,7 @@
+"""``python -m llmrelay`` is the ``llmrelay`` command."""
+
+from __future__ import annotations
+
+from llmrelay.cli import main
+
+main()

@@ -1,0 +1,143 @@
+"""Every connector use case, in one place: what the API, the CLI and library users call.
+
+Authorisation will be checked here, once, so no entry point can go around it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from llmrelay.connectors import ConnectorType, ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
+from llmrelay.errors import BadRequestError
+from llmrelay.execution import ActionExecutor, ActionResult
+from llmrelay.storage import ConnectorRepository, StoredConnector
+from llmrelay.transport import NetworkPolicy
+
+CONNECTOR_ID = re.compile(r"^[a-z0-9-]+$")
+MAX_CONNECTOR_ID_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Connector:
+    """A connector as callers see it: never its secrets."""
+
+    id: str
+    name: str
+    connector_type_id: str
+    config: JsonObject | None
+    is_missing_secrets: bool | None
+    is_preconfigured: bool = False
+    is_deprecated: bool = False
+    is_system_action: bool = False
+
+    @classmethod
+    def from_stored(cls, stored: StoredConnector) -> Connector:
+        return cls(
+            id=stored.id,
+            name=stored.name,
+            connector_type_id=stored.connector_type_id,
+            config=dict(stored.config),
+            is_missing_secrets=stored.is_missing_secrets,
+        )
+
+
+class ActionsClient:
+    def __init__(
+        self,
+        *,
+        registry: ConnectorTypeRegistry,
+        connectors: ConnectorRepository,
+        executor: ActionExecutor,
+        policy: NetworkPolicy,
+    ) -> None:
+        self._registry = registry
+        self._connectors = connectors
+        self._executor = executor
+        self._policy = policy
+
+    def _validated(
+        self, connector_type: ConnectorType, config: object, secrets: object
+    ) -> tuple[JsonObject, dict[str, str]]:
+        try:
+            checked_config = connector_type.validate_config(config, self._policy)
+        except BadRequestError as exc:
+            raise BadRequestError(f"error validating action type config: {exc.message}") from None
+        try:
+            checked_secrets = connector_type.validate_secrets(secrets)
+        except BadRequestError as exc:
+            raise BadRequestError(f"error validating action type secrets: {exc.message}") from None
+        return checked_config, checked_secrets
+
+    async def create(
+        self,
+        *,
+        name: str,
+        connector_type_id: str,
+        config: Mapping[str, object] | None = None,
+        secrets: Mapping[str, object] | None = None,
+        connector_id: str | None = None,
+    ) -> Connector:
+        """Validate everything first, so a refused request leaves nothing behind."""
+        if connector_id is not None and (
+            not CONNECTOR_ID.match(connector_id) or len(connector_id) > MAX_CONNECTOR_ID_LENGTH
+        ):
+            raise BadRequestError(
+                "Connector ID must contain only lowercase letters, numbers, and hyphens."
+            )
+        connector_type = self._registry.get(connector_type_id)
+        checked_config, checked_secrets = self._validated(
+            connector_type, dict(config or {}), dict(secrets or {})
+        )
+        stored = await self._connectors.create(
+            id=connector_id or str(uuid.uuid4()),
+            name=name,
+            connector_type_id=connector_type_id,
+            config=checked_config,
+            secrets=checked_secrets,
+        )
+        return Connector.from_stored(stored)
+
+    async def get(self, connector_id: str) -> Connector:
+        return Connector.from_stored(await self._connectors.get(connector_id))
+
+    async def get_all(self) -> list[Connector]:
+        """Sorted by name, as Kibana lists them."""
+        return [Connector.from_stored(s) for s in await self._connectors.list()]
+
+    async def update(
+        self,
+        connector_id: str,
+        *,
+        name: str,
+        config: Mapping[str, object] | None = None,
+        secrets: Mapping[str, object] | None = None,
+    ) -> Connector:
+        """Secrets are replaced wholesale and revalidated, as in Kibana."""
+        existing = await self._connectors.get(connector_id)
+        connector_type = self._registry.get(existing.connector_type_id)
+        checked_config, checked_secrets = self._validated(
+            connector_type, dict(config or {}), dict(secrets or {})
+        )
+        stored = await self._connectors.update(
+            connector_id, name=name, config=checked_config, secrets=checked_secrets
+        )
+        return Connector.from_stored(stored)
+
+    async def delete(self, connector_id: str) -> None:
+        await self._connectors.delete(connector_id)
+
+    def list_types(self, feature_id: str | None = None) -> list[ConnectorTypeInfo]:
+        infos = [t.info for t in self._registry.list()]
+        if feature_id:
+            infos = [i for i in infos if feature_id in i.supported_feature_ids]
+        return infos
+
+    async def execute(self, connector_id: str, params: Mapping[str, object]) -> ActionResult:
+        """Run a sub-action; an unknown connector raises ``NotFoundError``, all else is a result.
+
+        A streamed result holds an open upstream connection: the caller must iterate or close it.
+        """
+        return await self._executor.execute(connector_id, params)

@@ -1,0 +1,54 @@
+"""Map llmrelay's exception tree onto Kibana's error body ``{statusCode, error, message}``.
+
+Only ``llmrelay.errors`` is known here (DESIGN.md rule 6). Anything else is a bug: the caller
+gets hapi's bare 500 text and the traceback goes to the log, never into the response.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from llmrelay.errors import SecretsError, UserError
+
+logger = logging.getLogger("llmrelay.api")
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _user_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UserError)
+    return error_response(exc.status_code, exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = 404 if exc.status_code == 405 else exc.status_code  # hapi answers 404 for both
+    message = HTTPStatus(status).phrase if status == 404 else str(exc.detail)
+    return error_response(status, message)
+
+
+async def _secrets_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("stored secrets could not be decrypted: %s", exc)
+    return error_response(500, "An internal server error occurred.")
+
+
+async def _bug(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "An internal server error occurred.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(UserError, _user_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(SecretsError, _secrets_error)
+    app.add_exception_handler(Exception, _bug)

@@ -1,0 +1,99 @@
+"""The ``llmrelay`` command: serve, db, connectors, run.
+
+Every command builds its settings once and calls ``asyncio.run`` once; connector commands
+work on the local database through the same ActionsClient the HTTP API uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+import uvicorn
+
+from llmrelay import __version__
+from llmrelay.app import create_app
+from llmrelay.cli.connectors import connectors, run
+from llmrelay.cli.context import CliState
+from llmrelay.errors import ConfigurationError
+from llmrelay.services import open_services
+from llmrelay.settings import load_settings
+
+CONFIG_HELP = "YAML config file (default: $LLMRELAY_CONFIG)."
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@click.group()
+@click.version_option(__version__, prog_name="llmrelay")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    envvar="LLMRELAY_CONFIG",
+    help=CONFIG_HELP,
+)
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None) -> None:
+    """llmrelay: a self-hosted relay to large language models."""
+    ctx.obj = CliState(config_file=config_file, environ=dict(os.environ))
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 5601).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.pass_obj
+def serve(state: CliState, host: str | None, port: int | None, config_file: Path | None) -> None:
+    """Start the HTTP service (API on http://HOST:PORT/api)."""
+    if config_file:
+        state.config_file = config_file
+    try:
+        settings = load_settings(
+            state.environ, {"server.host": host, "server.port": port}, state.config_file
+        )
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    _configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(state: CliState) -> None:
+    """Apply pending schema migrations (also done at every start)."""
+    settings = state.settings()
+    _configure_logging("warning")
+
+    async def upgrade() -> None:
+        async with open_services(settings, migrate=False) as services:
+            await services.database.upgrade()
+
+    asyncio.run(upgrade())
+    click.echo("database is up to date")
+
+
+main.add_command(connectors)
+main.add_command(run)

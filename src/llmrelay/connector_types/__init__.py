@@ -1,0 +1,1 @@
+"""Concrete connector types. Only ``services.py`` names one (DESIGN.md rule 2)."""

@@ -1,0 +1,63 @@
+"""Provider failures in Kibana's words (``getResponseErrorMessage`` and the sub-action framework).
+
+Users and alerting rules match on these texts, e.g. ``Status code: 422. Message: API Error:
+Unprocessable Entity - The model `bad model` does not exist``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from llmrelay.errors import TransportError, UpstreamError
+from llmrelay.transport import HttpResponse
+
+AZURE_FUNCTIONS_HINT = (
+    "\n\nFunction support with Azure OpenAI API was added in 2023-07-01-preview. "
+    "Update the API version of the Azure OpenAI connector in use"
+)
+
+
+def _provider_text(body: object) -> str:
+    if not isinstance(body, Mapping):
+        return ""
+    error = body.get("error")
+    if isinstance(error, Mapping):
+        message = error.get("message")
+        return message if isinstance(message, str) else ""
+    if isinstance(error, str):
+        return error
+    return ""
+
+
+def _retry_after_s(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def http_error(response: HttpResponse) -> UpstreamError:
+    """An error answer from the provider, with its own message kept for the caller."""
+    text = _provider_text(response.json())
+    if text == "Unrecognized request argument supplied: functions" and response.status == 404:
+        message = f"API Error: {text}{AZURE_FUNCTIONS_HINT}"
+    elif response.status == 401:
+        message = "Unauthorized API Error" + (f" - {text}" if text else "")
+    else:
+        message = f"API Error: {response.reason}" + (f" - {text}" if text else "")
+    return UpstreamError(
+        f"Status code: {response.status}. Message: {message}",
+        status=response.status,
+        retry_after_s=_retry_after_s(response.headers),
+    )
+
+
+def transport_error(error: TransportError) -> UpstreamError:
+    """No answer at all: Kibana's ``Unexpected API Error`` with axios's error code."""
+    return UpstreamError(
+        "Status code: undefined. Message: "
+        f"Unexpected API Error: {error.code} - {error.message or 'Unknown error'}"
+    )

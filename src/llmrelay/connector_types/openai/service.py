@@ -1,0 +1,197 @@
+"""The ``.gen-ai`` sub-actions: run, test, stream, invokeAI and invokeStream."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+
+from pydantic import ValidationError
+
+from llmrelay.connector_types.openai.messages import http_error, transport_error
+from llmrelay.connector_types.openai.providers import PROVIDERS, ProviderRules, shape_body
+from llmrelay.connector_types.openai.schemas import (
+    DEFAULT_TIMEOUT_S,
+    IN_PROCESS_ONLY_PARAMS,
+    InvokeAIParams,
+    Provider,
+    RunActionResponse,
+    RunParams,
+    StreamParams,
+)
+from llmrelay.connectors import (
+    ByteStream,
+    ConnectorContext,
+    JsonObject,
+    SubActionService,
+    sub_action,
+)
+from llmrelay.connectors.schema import first_error
+from llmrelay.errors import TransportError, UpstreamError
+from llmrelay.transport import HttpStream, NetworkPolicy
+
+UNRECOGNIZED_FORMAT = (
+    "An error occurred sending your message. \n\n"
+    "API Error: The response from OpenAI was in an unrecognized format."
+)
+ERROR_BODY_LIMIT_BYTES = 64 * 1024
+_REPEATED_SLASHES = re.compile(r"([^:]/)/+")
+
+
+def normalise_url(url: str) -> str:
+    """Kibana's request URL clean-up: one trailing slash dropped, doubled slashes collapsed."""
+    if url.endswith("/"):
+        url = url[:-1]
+    return _REPEATED_SLASHES.sub(r"\1", url)
+
+
+def _ms_to_s(timeout_ms: float | None) -> float | None:
+    return None if timeout_ms is None else timeout_ms / 1000
+
+
+class OpenAIService(SubActionService):
+    def __init__(self, context: ConnectorContext) -> None:
+        super().__init__(context)
+        config = context.config
+        provider = str(config["apiProvider"])
+        self.provider: Provider = provider  # type: ignore[assignment]
+        self.rules: ProviderRules = PROVIDERS[self.provider]
+        self.url = normalise_url(str(config["apiUrl"]))
+        default_model = config.get("defaultModel")
+        self.default_model = default_model if isinstance(default_model, str) else None
+
+    # --- request plumbing -------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        """Config headers, then organisation headers, then auth, which overrides same names."""
+        merged: dict[str, str] = {}
+
+        def put(name: str, value: str) -> None:
+            for existing in [k for k in merged if k.lower() == name.lower()]:
+                del merged[existing]
+            merged[name] = value
+
+        headers = self.context.config.get("headers")
+        if isinstance(headers, dict):
+            for name, value in headers.items():
+                put(str(name), str(value))
+        if self.rules.sends_organization_headers:
+            for key, header in (
+                ("organizationId", "OpenAI-Organization"),
+                ("projectId", "OpenAI-Project"),
+            ):
+                value = self.context.config.get(key)
+                if isinstance(value, str):
+                    put(header, value)
+        for name, value in self.rules.auth_headers(self.context.secrets.get("apiKey", "")).items():
+            put(name, value)
+        put("content-type", "application/json")
+        return merged
+
+    def _body(self, body: str, *, stream: bool) -> bytes:
+        model = self.default_model if self.rules.injects_default_model else None
+        shaped = shape_body(self.rules, url=self.url, body=body, stream=stream, default_model=model)
+        return (shaped or "{}").encode()
+
+    def _policy(self) -> NetworkPolicy:
+        return self.context.http.policy
+
+    async def _post(self, body: bytes, timeout_s: float) -> object:
+        try:
+            response = await self.context.http.post(
+                self.url, headers=self._headers(), body=body, timeout_s=timeout_s
+            )
+        except TransportError as exc:
+            if exc.code == "ERR_HOST_NOT_ALLOWED":
+                raise UpstreamError(f"error configuring connector action: {exc.message}") from None
+            raise transport_error(exc) from None
+        if response.status >= 400:
+            raise http_error(response)
+        return response.json() if response.body else {}
+
+    async def _open_stream(self, body: bytes, timeout_s: float) -> ByteStream:
+        try:
+            upstream = await self.context.http.open_stream(
+                self.url, headers=self._headers(), body=body, timeout_s=timeout_s
+            )
+        except TransportError as exc:
+            if exc.code == "ERR_HOST_NOT_ALLOWED":
+                raise UpstreamError(f"error configuring connector action: {exc.message}") from None
+            raise transport_error(exc) from None
+        if upstream.status >= 400:
+            try:
+                raise http_error(await upstream.read_all(ERROR_BODY_LIMIT_BYTES))
+            except TransportError as exc:
+                raise transport_error(exc) from None
+        return ByteStream(chunks=_relay(upstream), aclose=upstream.aclose)
+
+    @staticmethod
+    def _validated(data: object) -> JsonObject:
+        try:
+            RunActionResponse.model_validate(data)
+        except ValidationError as exc:
+            detail = first_error(RunActionResponse, exc)
+            raise UpstreamError(f"Response validation failed (Error: {detail})") from None
+        assert isinstance(data, dict)
+        return data
+
+    async def _run_api(self, body: str, timeout_ms: float | None) -> JsonObject:
+        timeout_s = self._policy().effective_timeout_s(_ms_to_s(timeout_ms) or DEFAULT_TIMEOUT_S)
+        return self._validated(await self._post(self._body(body, stream=False), timeout_s))
+
+    async def _stream_api(
+        self, body: str, *, stream: bool, timeout_ms: float | None
+    ) -> JsonObject | ByteStream:
+        timeout_s = self._policy().effective_timeout_s(_ms_to_s(timeout_ms))
+        payload = self._body(body, stream=stream)
+        if not stream:
+            return self._validated(await self._post(payload, timeout_s))
+        return await self._open_stream(payload, timeout_s)
+
+    # --- sub-actions --------------------------------------------------------------------
+
+    @sub_action("run", RunParams)
+    async def run(self, params: RunParams) -> JsonObject:
+        return await self._run_api(params.body, params.timeout)
+
+    @sub_action("test", RunParams)
+    async def test(self, params: RunParams) -> JsonObject:
+        """What the UI's Test tab calls; identical to ``run``."""
+        return await self._run_api(params.body, params.timeout)
+
+    @sub_action("stream", StreamParams)
+    async def stream(self, params: StreamParams) -> JsonObject | ByteStream:
+        return await self._stream_api(params.body, stream=params.stream, timeout_ms=params.timeout)
+
+    @sub_action("invokeAI", InvokeAIParams)
+    async def invoke_ai(self, params: InvokeAIParams) -> JsonObject:
+        data = await self._run_api(_invoke_body(params), params.timeout)
+        usage = data.get("usage") or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        choices = data.get("choices")
+        content = None
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            message = choices[0].get("message")
+            if isinstance(message, dict):
+                content = message.get("content")
+        if isinstance(content, str) and content:
+            return {"message": content.strip(), "usage": usage}
+        return {"message": UNRECOGNIZED_FORMAT, "usage": usage}
+
+    @sub_action("invokeStream", InvokeAIParams)
+    async def invoke_stream(self, params: InvokeAIParams) -> JsonObject | ByteStream:
+        return await self._stream_api(_invoke_body(params), stream=True, timeout_ms=params.timeout)
+
+
+def _invoke_body(params: InvokeAIParams) -> str:
+    sent = params.model_dump(exclude_unset=True, exclude=set(IN_PROCESS_ONLY_PARAMS))
+    return json.dumps(sent, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _relay(upstream: HttpStream) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream:
+            yield chunk
+    except TransportError as exc:
+        raise transport_error(exc) from None
+    finally:
+        await upstream.aclose()

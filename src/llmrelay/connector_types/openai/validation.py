@@ -1,0 +1,78 @@
+"""The checks Kibana runs after the schema: URL, allowed hosts, and the PKI rules.
+
+Messages are Kibana's, word for word (``configValidator`` / ``secretsValidator`` in
+``server/connector_types/openai/index.ts`` and ``lib/other_openai_utils.ts``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import urlsplit
+
+from llmrelay.errors import BadRequestError
+from llmrelay.transport import NetworkPolicy
+
+CERTIFICATE_HEADER = "-----BEGIN CERTIFICATE-----"
+PRIVATE_KEY_HEADERS = ("-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----")
+NOT_AN_API_KEY = "[apiKey]: expected value of type [string] but got [undefined]"
+
+
+def assert_url(url: str) -> None:
+    """Kibana's ``assertURL``: parseable, with a host name, over http or https."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        raise BadRequestError("URL Error: Invalid URL") from None
+    if not parts.scheme or not parts.netloc:
+        raise BadRequestError("URL Error: Invalid URL")
+    if not parts.hostname:
+        raise BadRequestError("URL Error: URL must contain hostname")
+    if parts.scheme not in ("http", "https"):
+        raise BadRequestError("URL Error: Invalid protocol")
+
+
+def validate_api_url(url: str, policy: NetworkPolicy) -> None:
+    """Raise with Kibana's full ``Error configuring OpenAI action: ...`` wording."""
+    try:
+        assert_url(url)
+        if not policy.is_host_allowed(url):
+            raise BadRequestError(f"error validating url: {NetworkPolicy.allow_list_message(url)}")
+    except BadRequestError as exc:
+        raise BadRequestError(f"Error configuring OpenAI action: Error: {exc.message}") from None
+
+
+def _decoded(data: str) -> str:
+    try:
+        return base64.b64decode(data, validate=False).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def _check_pem(data: str, headers: tuple[str, ...], description: str, kind: str) -> None:
+    if not any(header in _decoded(data) for header in headers):
+        expected = " or ".join(f'"{h}"' for h in headers)
+        raise BadRequestError(
+            f"Invalid {description} file format: The file must be a PEM-encoded {kind} "
+            f"beginning with {expected}."
+        )
+
+
+def validate_secret_rules(secrets: dict[str, str]) -> None:
+    """PKI when a certificate or key is given (for any provider), else an API key is required."""
+    certificate = secrets.get("certificateData")
+    private_key = secrets.get("privateKeyData")
+    if not (certificate or private_key):
+        if not secrets.get("apiKey"):
+            raise BadRequestError(NOT_AN_API_KEY)
+        return
+    if not certificate:
+        raise BadRequestError("Certificate data must be provided for PKI")
+    if not private_key:
+        raise BadRequestError("Private key data must be provided for PKI")
+    _check_pem(certificate, (CERTIFICATE_HEADER,), "Certificate data", "certificate")
+    _check_pem(private_key, PRIVATE_KEY_HEADERS, "Private key data", "private key")
+    ca = secrets.get("caData")
+    if ca:
+        _check_pem(ca, (CERTIFICATE_HEADER,), "CA certificate data", "certificate")

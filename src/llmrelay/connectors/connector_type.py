@@ -1,0 +1,118 @@
+"""What a connector type is: its schemas, validators and sub-actions.
+
+A type receives validated config and secrets, an HTTP handle bound to the network policy, and
+returns JSON data or a byte stream. It never touches storage, the event log, settings or the
+incoming request (DESIGN.md rule 3), which keeps every type testable on its own.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel
+
+from llmrelay.transport import NetworkPolicy, OutboundHttp
+
+JsonObject = dict[str, object]
+
+
+@dataclass
+class ByteStream:
+    """A sub-action result that is relayed byte for byte (Server-Sent Events from a provider).
+
+    ``aclose`` releases the upstream connection; callers must call it even when they stop early,
+    which is how a client disconnect cancels the upstream request.
+    """
+
+    chunks: AsyncIterator[bytes]
+    aclose: Callable[[], Awaitable[None]]
+    media_type: str = "text/event-stream"
+
+
+SubActionResult = JsonObject | ByteStream
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    connector_id: str
+    connector_name: str
+    config: Mapping[str, object]
+    secrets: Mapping[str, str]
+    http: OutboundHttp
+
+
+@dataclass(frozen=True)
+class SubAction:
+    name: str
+    params: type[BaseModel]
+    method_name: str
+
+
+_MethodT = TypeVar("_MethodT", bound=Callable[..., Awaitable[SubActionResult]])
+
+
+def sub_action(name: str, params: type[BaseModel]) -> Callable[[_MethodT], _MethodT]:
+    """Register a service method as a sub-action, with the model that validates its params."""
+
+    def mark(method: _MethodT) -> _MethodT:
+        method.__sub_action__ = SubAction(name, params, method.__name__)  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class SubActionService:
+    """One execution's worth of a connector: built per run from its context."""
+
+    sub_actions: ClassVar[dict[str, SubAction]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found = dict(getattr(cls, "sub_actions", {}))
+        for attribute in vars(cls).values():
+            marker = getattr(attribute, "__sub_action__", None)
+            if isinstance(marker, SubAction):
+                found[marker.name] = marker
+        cls.sub_actions = found
+
+    def __init__(self, context: ConnectorContext) -> None:
+        self.context = context
+
+    async def call(self, sub: SubAction, params: BaseModel) -> SubActionResult:
+        method: Callable[[BaseModel], Awaitable[SubActionResult]] = getattr(self, sub.method_name)
+        return await method(params)
+
+
+@dataclass(frozen=True)
+class ConnectorTypeInfo:
+    id: str
+    name: str
+    minimum_license_required: str
+    supported_feature_ids: tuple[str, ...]
+    is_system_action_type: bool = False
+    is_deprecated: bool = False
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+class ConnectorType(ABC):
+    """A kind of connector (``.gen-ai``); registered once in ``services.py``."""
+
+    info: ClassVar[ConnectorTypeInfo]
+    service_class: ClassVar[type[SubActionService]]
+
+    @abstractmethod
+    def validate_config(self, config: object, policy: NetworkPolicy) -> JsonObject:
+        """Return the config to store (defaults applied) or raise ``BadRequestError(detail)``."""
+
+    @abstractmethod
+    def validate_secrets(self, secrets: object) -> dict[str, str]:
+        """Return the secrets to store or raise ``BadRequestError(detail)``."""
+
+    def sub_actions(self) -> Mapping[str, SubAction]:
+        return self.service_class.sub_actions
+
+    def create_service(self, context: ConnectorContext) -> SubActionService:
+        return self.service_class(context)

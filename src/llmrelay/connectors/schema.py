@@ -1,0 +1,137 @@
+"""Validation messages in the words of Kibana's ``@kbn/config-schema``.
+
+Clients compare Kibana's messages literally (``[apiKey]: expected value of type [string] but got
+[undefined]``), so pydantic's errors are re-worded here rather than passed through. Like
+config-schema, only the first failure is reported: fields in declaration order, unknown keys last.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from llmrelay.errors import BadRequestError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_TYPE_NAMES = {
+    "string_type": "string",
+    "int_type": "number",
+    "float_type": "number",
+    "int_from_float": "number",
+    "bool_type": "boolean",
+    "dict_type": "object",
+    "model_type": "object",
+    "model_attributes_type": "object",
+    "list_type": "array",
+}
+
+
+def js_type(value: object) -> str:
+    """The type name config-schema prints for a value (``typeDetect``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "Array"
+    if isinstance(value, Mapping):
+        return "Object"
+    return type(value).__name__
+
+
+def _annotation_at(model: type[BaseModel], loc: Sequence[int | str]) -> Any:
+    field = model.model_fields.get(str(loc[0])) if len(loc) == 1 else None
+    if field is None:
+        return None
+    annotation = field.annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if options and all(a in (int, float) for a in options):
+            return float
+        annotation = options[0] if len(options) == 1 else annotation
+    return annotation
+
+
+def _type_name(annotation: Any) -> str:
+    origin = get_origin(annotation) or annotation
+    if origin is str:
+        return "string"
+    if origin in (int, float):
+        return "number"
+    if origin is bool:
+        return "boolean"
+    if origin in (list, tuple):
+        return "array"
+    return "object"
+
+
+def describe_error(model: type[BaseModel], error: ErrorDetails) -> str:
+    """One pydantic error as config-schema's sentence (without the ``[key]:`` prefix)."""
+    kind = error["type"]
+    loc = error["loc"]
+    annotation = _annotation_at(model, loc)
+    if kind == "missing":
+        if get_origin(annotation) is Literal:
+            return "expected at least one defined value but got [undefined]"
+        return f"expected value of type [{_type_name(annotation)}] but got [undefined]"
+    if kind in _TYPE_NAMES:
+        return f"expected value of type [{_TYPE_NAMES[kind]}] but got [{js_type(error['input'])}]"
+    if kind == "literal_error":
+        allowed = [str(v) for v in get_args(annotation)] if annotation is not None else []
+        if len(allowed) == 1:
+            return f"expected value to equal [{allowed[0]}]"
+        if allowed:
+            return f"expected one of [{' | '.join(allowed)}] but got [{error['input']}]"
+        return f"value [{error['input']}] is not allowed"
+    if kind == "extra_forbidden":
+        return "definition for this key is missing"
+    if kind == "string_too_short":
+        got = len(error["input"]) if isinstance(error["input"], str) else 0
+        minimum = (error.get("ctx") or {}).get("min_length", 1)
+        return f"value has length [{got}] but it must have a minimum length of [{minimum}]."
+    message = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def first_error(model: type[BaseModel], exc: ValidationError, prefix: str = "") -> str:
+    """``[<prefix.>key]: sentence`` for the first failure, as config-schema reports it."""
+    errors = exc.errors()
+    ordered = [e for e in errors if e["type"] != "extra_forbidden"] + [
+        e for e in errors if e["type"] == "extra_forbidden"
+    ]
+    error = ordered[0]
+    path = ".".join(str(part) for part in (*((prefix,) if prefix else ()), *error["loc"]))
+    return f"[{path}]: {describe_error(model, error)}"
+
+
+def validate_model(model: type[ModelT], data: object, prefix: str = "") -> ModelT:
+    """Validate or raise ``BadRequestError`` carrying config-schema's message."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequestError(first_error(model, exc, prefix)) from None
+
+
+def validate_one_of(alternatives: Sequence[type[BaseModel]], data: object) -> BaseModel:
+    """config-schema's ``oneOf``: the first alternative that validates wins.
+
+    When none does, the message lists each alternative's first failure, prefixed by its index.
+    """
+    if not isinstance(data, Mapping):
+        raise BadRequestError(f"expected value of type [object] but got [{js_type(data)}]")
+    lines = []
+    for index, model in enumerate(alternatives):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            lines.append(f"- {first_error(model, exc, prefix=str(index))}")
+    raise BadRequestError("types that failed validation:\n" + "\n".join(lines))

@@ -1,0 +1,8 @@
+"""Running connectors: the executor and Kibana's result shape."""
+
+from __future__ import annotations
+
+from llmrelay.execution.executor import ActionExecutor
+from llmrelay.execution.results import ActionResult
+
+__all__ = ["ActionExecutor", "ActionResult"]

@@ -1,0 +1,25 @@
+"""Storage: the database, its migrations, and connectors with their secrets encrypted at rest.
+
+Everything else in llmrelay reaches the database through these names; SQLAlchemy and its
+exceptions do not leak past this package (failures surface as ``llmrelay.errors`` exceptions).
+"""
+
+from __future__ import annotations
+
+from llmrelay.storage.connectors import ConnectorRepository, StoredConnector
+from llmrelay.storage.crypto import SecretsCipher, key_id
+from llmrelay.storage.db import Database, describe_url, head_revision, normalise_url
+from llmrelay.storage.keys import key_file_path, load_or_create_key
+
+__all__ = [
+    "ConnectorRepository",
+    "Database",
+    "SecretsCipher",
+    "StoredConnector",
+    "describe_url",
+    "head_revision",
+    "key_file_path",
+    "key_id",
+    "load_or_create_key",
+    "normalise_url",
+]

@@ -1,0 +1,237 @@
+"""The connector repository: saved connectors in, saved connectors out, secrets sealed.
+
+This is the storage side of Kibana's ``action`` saved object. Config and secrets are kept apart
+as Kibana keeps them: :class:`StoredConnector` has no secrets field, so nothing that lists or
+shows connectors can leak them by accident, and decrypted secrets leave storage only through
+:meth:`ConnectorRepository.read_secrets`, which only ``execution/`` calls.
+
+Errors carry Kibana's saved-object wording (``Saved object [action/<id>] not found``), because the
+API returns these messages as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+
+from llmrelay.errors import BadRequestError, ConflictError, NotFoundError
+from llmrelay.storage.crypto import SecretsCipher
+from llmrelay.storage.db import Database
+from llmrelay.storage.tables import CONNECTOR_ID_MAX_LENGTH, connectors
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConnector:
+    """A saved connector as storage knows it; deliberately without its secrets.
+
+    ``is_missing_secrets`` is true when the connector was saved with no secrets at all
+    (``secrets=None``); an empty mapping counts as secrets given, as in Kibana, where a type
+    without secret fields still saves ``{}``.
+    """
+
+    id: str
+    name: str
+    connector_type_id: str
+    config: dict[str, object]
+    is_missing_secrets: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+_PUBLIC_COLUMNS = (
+    connectors.c.id,
+    connectors.c.name,
+    connectors.c.connector_type_id,
+    connectors.c.config,
+    connectors.c.secrets.is_(None).label("is_missing_secrets"),
+    connectors.c.created_at,
+    connectors.c.updated_at,
+)
+"""What is read for a :class:`StoredConnector`: the ciphertext itself never leaves the query."""
+
+
+class ConnectorRepository:
+    """Create, read, update and delete connectors in one database, encrypting their secrets."""
+
+    def __init__(self, db: Database, cipher: SecretsCipher) -> None:
+        self._db = db
+        self._cipher = cipher
+
+    async def create(
+        self,
+        *,
+        id: str,
+        name: str,
+        connector_type_id: str,
+        config: Mapping[str, object],
+        secrets: Mapping[str, str] | None,
+    ) -> StoredConnector:
+        """Save a new connector; an existing ``id`` raises ``ConflictError`` (Kibana's message).
+
+        The id is the caller's to choose (Kibana generates a UUID, or takes one from the URL).
+        """
+        if not id or len(id) > CONNECTOR_ID_MAX_LENGTH:
+            raise BadRequestError(
+                f"a connector id must be 1 to {CONNECTOR_ID_MAX_LENGTH} characters long"
+            )
+        now = datetime.now(UTC)
+        config_text = _dump_config(config)
+        statement = insert(connectors).values(
+            id=id,
+            name=name,
+            connector_type_id=connector_type_id,
+            config=config_text,
+            secrets=self._seal(id, secrets),
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with self._db.begin() as connection:
+                await connection.execute(statement)
+        except IntegrityError:
+            raise ConflictError(f"Saved object [action/{id}] conflict") from None
+        return StoredConnector(
+            id=id,
+            name=name,
+            connector_type_id=connector_type_id,
+            config=_load_config(config_text),
+            is_missing_secrets=secrets is None,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def get(self, id: str) -> StoredConnector:
+        async with self._db.connect() as connection:
+            result = await connection.execute(select(*_PUBLIC_COLUMNS).where(connectors.c.id == id))
+            row = result.one_or_none()
+        if row is None:
+            raise _not_found(id)
+        return _to_connector(row)
+
+    async def list(self) -> list[StoredConnector]:
+        """Every connector, ordered by name, then id.
+
+        Sorted here rather than with ``ORDER BY``: PostgreSQL collates by locale and SQLite by
+        code point, and the order must not depend on the backend.
+        """
+        async with self._db.connect() as connection:
+            result = await connection.execute(select(*_PUBLIC_COLUMNS))
+            rows = result.all()
+        return sorted((_to_connector(row) for row in rows), key=lambda c: (c.name, c.id))
+
+    async def update(
+        self,
+        id: str,
+        *,
+        name: str,
+        config: Mapping[str, object],
+        secrets: Mapping[str, str] | None,
+    ) -> StoredConnector:
+        """Replace name, config and secrets wholesale, as Kibana's update does.
+
+        Secrets are replaced too: ``None`` clears them (``is_missing_secrets`` becomes true). The
+        type and creation time are kept. One statement, so a concurrent delete cannot interleave.
+        """
+        config_text = _dump_config(config)
+        statement = (
+            update(connectors)
+            .where(connectors.c.id == id)
+            .values(
+                name=name,
+                config=config_text,
+                secrets=self._seal(id, secrets),
+                updated_at=datetime.now(UTC),
+            )
+            # Only plain columns: SQLite 3.40 evaluates "secrets IS NULL" in RETURNING against
+            # the old row, so is_missing_secrets is taken from the value just written.
+            .returning(
+                connectors.c.connector_type_id, connectors.c.created_at, connectors.c.updated_at
+            )
+        )
+        async with self._db.begin() as connection:
+            row = (await connection.execute(statement)).one_or_none()
+        if row is None:
+            raise _not_found(id)
+        return StoredConnector(
+            id=id,
+            name=name,
+            connector_type_id=row.connector_type_id,
+            config=_load_config(config_text),
+            is_missing_secrets=secrets is None,
+            created_at=_timestamp(row.created_at),
+            updated_at=_timestamp(row.updated_at),
+        )
+
+    async def delete(self, id: str) -> None:
+        async with self._db.begin() as connection:
+            result = await connection.execute(delete(connectors).where(connectors.c.id == id))
+        if result.rowcount == 0:
+            raise _not_found(id)
+
+    async def read_secrets(self, id: str) -> dict[str, str]:
+        """The decrypted secrets of a connector; ``{}`` if it was saved without any.
+
+        This is the one way decrypted secrets leave storage, and only ``execution/`` may call
+        it (just before running the connector). Raises ``NotFoundError`` for an unknown id and
+        ``SecretsError`` when the stored value cannot be decrypted with the configured keys.
+        """
+        async with self._db.connect() as connection:
+            result = await connection.execute(
+                select(connectors.c.secrets).where(connectors.c.id == id)
+            )
+            row = result.one_or_none()
+        if row is None:
+            raise _not_found(id)
+        sealed: str | None = row.secrets
+        if sealed is None:
+            return {}
+        return self._cipher.decrypt_json(id, sealed)
+
+    def _seal(self, id: str, secrets: Mapping[str, str] | None) -> str | None:
+        if secrets is None:
+            return None
+        return self._cipher.encrypt_json(id, secrets)
+
+
+def _not_found(id: str) -> NotFoundError:
+    return NotFoundError(f"Saved object [action/{id}] not found")
+
+
+def _dump_config(config: Mapping[str, object]) -> str:
+    """Serialise config, keeping key order (the API echoes config back as it was saved)."""
+    try:
+        return json.dumps(dict(config), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise BadRequestError(f"the connector config is not valid JSON: {exc}") from None
+
+
+def _load_config(text: str) -> dict[str, object]:
+    value = json.loads(text)
+    if not isinstance(value, dict):  # pragma: no cover - only _dump_config writes this column
+        raise TypeError("stored connector config is not a JSON object")
+    return value
+
+
+def _to_connector(row: Row[tuple[object, ...]]) -> StoredConnector:
+    mapping = row._mapping
+    return StoredConnector(
+        id=str(mapping["id"]),
+        name=str(mapping["name"]),
+        connector_type_id=str(mapping["connector_type_id"]),
+        config=_load_config(str(mapping["config"])),
+        is_missing_secrets=bool(mapping["is_missing_secrets"]),
+        created_at=_timestamp(mapping["created_at"]),
+        updated_at=_timestamp(mapping["updated_at"]),
+    )
+
+
+def _timestamp(value: object) -> datetime:
+    if not isinstance(value, datetime):  # pragma: no cover - UtcDateTime always returns one
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    return value

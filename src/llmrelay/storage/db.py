@@ -1,0 +1,271 @@
+"""The database handle: one async engine per database URL, and the migrations that shape it.
+
+SQLite (embedded, the default) and PostgreSQL are both first-class. Several llmrelay processes may
+share one database, so the engine is set up for that: SQLite runs in WAL mode with a busy timeout
+and real transactions, and schema upgrades are serialised (an advisory lock on PostgreSQL, an
+immediate write transaction on SQLite) so that two processes starting together both come up.
+
+SQLAlchemy's exceptions stop here: a database that cannot be reached becomes a
+:class:`~llmrelay.errors.ConfigurationError` naming where we tried to connect (never the password)
+and what went wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from llmrelay.errors import ConfigurationError
+
+MIGRATIONS_PATH = Path(__file__).with_name("migrations")
+"""Alembic's script directory; shipped as package data, so no ``alembic.ini`` is needed."""
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for another process's write lock before giving up."""
+
+MIGRATION_LOCK_KEY = int.from_bytes(b"llmrelay", "big")
+"""PostgreSQL advisory lock key held while migrating; any constant shared by all processes."""
+
+_SQLITE_BEGIN = "llmrelay_sqlite_begin"
+"""Execution option choosing ``BEGIN DEFERRED`` (default) or ``BEGIN IMMEDIATE`` on SQLite."""
+
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+_BACKEND_ALIASES = {"postgres": "postgresql"}
+
+
+def normalise_url(url: str) -> URL:
+    """Turn a URL as users paste it into one for our async drivers.
+
+    ``postgres://``, ``postgresql://`` and ``postgresql+psycopg2://`` all become
+    ``postgresql+asyncpg://`` (libpq's ``sslmode`` is renamed to asyncpg's ``ssl``); ``sqlite:///``
+    becomes ``sqlite+aiosqlite:///``. Other backends are refused up front rather than failing on
+    the first query. The error never echoes the URL, which may hold a password.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            "the database URL is not valid; expected sqlite:///path/to/file.db or "
+            "postgresql://user:password@host:5432/database"
+        ) from None
+    backend = parsed.get_backend_name()
+    backend = _BACKEND_ALIASES.get(backend, backend)
+    if backend not in _DRIVERS:
+        raise ConfigurationError(
+            f"unsupported database {backend!r}: llmrelay stores its data in SQLite "
+            "(sqlite:///path/to/file.db) or PostgreSQL (postgresql://user@host/database)"
+        )
+    parsed = parsed.set(drivername=_DRIVERS[backend])
+    if backend == "postgresql" and "sslmode" in parsed.query and "ssl" not in parsed.query:
+        sslmode = parsed.query["sslmode"]
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": sslmode})
+    return parsed
+
+
+def describe_url(url: URL) -> str:
+    """Say where a URL points, for messages and logs: host or file, never the password."""
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            return "in-memory SQLite database"
+        return f"SQLite database {Path(url.database).resolve()}"
+    user = f' as user "{url.username}"' if url.username else ""
+    return f'PostgreSQL database "{url.database}" at {url.host}:{url.port or 5432}{user}'
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this version of llmrelay."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise RuntimeError(f"no migrations found in {MIGRATIONS_PATH}")
+    return head
+
+
+class Database:
+    """An async engine plus the few operations every store needs: connect, migrate, close.
+
+    Construct it and use it as ``async with Database(url) as db`` (or ``await Database.open(url)``
+    and ``await db.close()``): entering checks the database can be reached, so a wrong URL stops
+    start-up with a clear message instead of failing the first request. Nothing is shared between
+    instances, so two databases can live in one process (as the tests do).
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = normalise_url(url)
+        self.description = describe_url(self._url)
+        """Where this database is, safe to show to users and to log."""
+        if self.dialect_name == "sqlite":
+            self._create_sqlite_directory()
+        self._engine = _create_engine(self._url)
+
+    @classmethod
+    async def open(cls, url: str) -> Database:
+        """Build a handle and check the database answers; raises ``ConfigurationError`` if not."""
+        database = cls(url)
+        try:
+            await database.ping()
+        except BaseException:
+            await database.close()
+            raise
+        return database
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.ping()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def dialect_name(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._url.get_backend_name()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine itself, for stores inside ``storage/`` only: it raises SQLAlchemy errors."""
+        return self._engine
+
+    async def close(self) -> None:
+        """Close every pooled connection; SQLite checkpoints its WAL into the main file here."""
+        await self._engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; failing to establish it raises ``ConfigurationError``.
+
+        Only connecting is translated: an error from a statement run on the connection is a bug
+        or a constraint the caller handles, and must not be disguised as "unreachable".
+        """
+        try:
+            connection = await self._engine.connect()
+        except (DBAPIError, OSError) as exc:
+            raise ConfigurationError(
+                f"cannot connect to the {self.description}: {self._reason(exc)}"
+            ) from exc
+        try:
+            yield connection
+        finally:
+            await connection.close()
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside a transaction that commits on success and rolls back on error."""
+        async with self.connect() as connection, connection.begin():
+            yield connection
+
+    async def upgrade(self) -> None:
+        """Apply every pending migration; a no-op when the schema is already at head.
+
+        Safe when several processes start at once: on PostgreSQL the migration runs under a
+        transaction-scoped advisory lock, so the second process waits, then finds nothing to do;
+        on SQLite ``BEGIN IMMEDIATE`` takes the write lock before Alembic reads the version.
+        """
+        async with self.connect() as connection:
+            if self.dialect_name == "sqlite":
+                await connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+            async with connection.begin():
+                if self.dialect_name == "postgresql":
+                    await connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                await connection.run_sync(_run_upgrade)
+
+    async def current_revision(self) -> str | None:
+        """The migration the database is at; ``None`` before the first upgrade."""
+        async with self.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+
+    def _create_sqlite_directory(self) -> None:
+        if not self._url.database or self._url.database == ":memory:":
+            return
+        directory = Path(self._url.database).parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the directory {directory.resolve()} for the {self.description}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+
+    def _reason(self, exc: DBAPIError | OSError) -> str:
+        if isinstance(exc, DBAPIError):
+            reason = str(exc.orig) if exc.orig is not None else str(exc)
+        elif isinstance(exc, TimeoutError):
+            reason = "timed out"
+        else:
+            reason = str(exc) or type(exc).__name__
+        if self._url.password:
+            reason = reason.replace(self._url.password, "***")
+        return reason
+
+
+def _create_engine(url: URL) -> AsyncEngine:
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url)
+    event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, connection_record: object) -> None:
+    """Make each new SQLite connection fit for several processes sharing the file.
+
+    The driver's own transaction handling is switched off (``isolation_level = None``) because it
+    does not begin a transaction before SELECTs or DDL; :func:`_begin_sqlite_transaction` emits
+    ``BEGIN`` instead, which gives real atomic transactions and transactional migrations. The
+    busy timeout comes first so that switching to WAL waits for a concurrent starter.
+    """
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    # ConfigParser interpolation would treat a "%" in the install path as a placeholder.
+    config.set_main_option("script_location", str(MIGRATIONS_PATH).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _run_upgrade(connection: Connection) -> None:
+    command.upgrade(_alembic_config(connection), "head")
