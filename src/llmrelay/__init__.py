@@ -12,8 +12,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from llmrelay.actions_client import ActionsClient, Connector  # noqa: E402
-from llmrelay.errors import (  # noqa: E402
+from llmrelay.actions_client import ActionsClient, Connector
+from llmrelay.errors import (
     BadRequestError,
     ConfigurationError,
     ConflictError,
@@ -25,9 +25,9 @@ from llmrelay.errors import (  # noqa: E402
     UpstreamError,
     UserError,
 )
-from llmrelay.execution import ActionResult  # noqa: E402
-from llmrelay.services import Services, open_services  # noqa: E402
-from llmrelay.settings import Settings, load_settings  # noqa: E402
+from llmrelay.execution import ActionResult
+from llmrelay.services import Services, open_services
+from llmrelay.settings import Settings, load_settings
 
 __all__ = [
     "ActionResult",

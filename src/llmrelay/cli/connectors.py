@@ -161,6 +161,18 @@ async def _print_stream(result: ActionResult) -> None:
     click.echo()
 
 
+def _asking_for_stream(body: str) -> str:
+    """Kibana leaves ``stream`` alone for non-official OpenAI URLs, so the body must ask."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(parsed, dict) and "stream" not in parsed:
+        parsed["stream"] = True
+        return json.dumps(parsed)
+    return body
+
+
 @click.command()
 @click.argument("connector_id")
 @click.option("--body", "body_source", required=True, help="Request body: a file, or - for stdin.")
@@ -177,7 +189,7 @@ def run(
     sub = sub_action or ("stream" if stream else "run")
     params: dict[str, object] = {"subAction": sub, "subActionParams": {"body": body}}
     if stream:
-        params["subActionParams"] = {"body": body, "stream": True}
+        params["subActionParams"] = {"body": _asking_for_stream(body), "stream": True}
 
     async def execute(actions: ActionsClient) -> ActionResult:
         result = await actions.execute(connector_id, params)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -88,22 +89,31 @@ def _host_port(url: str) -> str:
     return f"{parts.hostname}:{port}"
 
 
+def _root_causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
 def _translate(exc: httpx.HTTPError, timeout_s: float, url: str) -> TransportError:
     if isinstance(exc, httpx.TimeoutException):
         return TransportError(
             f"timeout of {round(timeout_s * 1000)}ms exceeded", code="ECONNABORTED"
         )
-    text = str(exc)
+    causes = _root_causes(exc)
     if isinstance(exc, httpx.ConnectError):
-        if "refused" in text.lower():
+        if any(isinstance(c, ConnectionRefusedError) for c in causes):
             return TransportError(f"connect ECONNREFUSED {_host_port(url)}", code="ECONNREFUSED")
-        if "name or service" in text.lower() or "getaddrinfo" in text.lower():
+        if any(isinstance(c, socket.gaierror) for c in causes):
             host = urlsplit(url).hostname
             return TransportError(f"getaddrinfo ENOTFOUND {host}", code="ENOTFOUND")
-        return TransportError(f"connect failed {_host_port(url)}: {text}", code="ECONNERROR")
+        return TransportError(f"connect failed {_host_port(url)}: {exc}", code="ECONNERROR")
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
         return TransportError("socket hang up", code="ECONNRESET")
-    return TransportError(text or type(exc).__name__, code="")
+    return TransportError(str(exc) or type(exc).__name__, code="")
 
 
 class HttpClientPool:

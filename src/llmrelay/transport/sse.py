@@ -37,5 +37,4 @@ async def iter_sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEven
                 data.append(value)
             elif name == "event":
                 event = value
-    if data:
-        yield SSEEvent(event, "\n".join(data))
+    # An event cut off before its blank line is discarded, as the SSE standard says.

@@ -109,7 +109,8 @@ class OpenAIService(SubActionService):
             raise http_error(response)
         return response.json() if response.body else {}
 
-    async def _open_stream(self, body: bytes, timeout_s: float) -> ByteStream:
+    async def _open_stream(self, body: bytes, timeout_s: float) -> JsonObject | ByteStream:
+        """The provider's SSE stream; a provider that answers plain JSON gets its JSON relayed."""
         try:
             upstream = await self.context.http.open_stream(
                 self.url, headers=self._headers(), body=body, timeout_s=timeout_s
@@ -118,12 +119,19 @@ class OpenAIService(SubActionService):
             if exc.code == "ERR_HOST_NOT_ALLOWED":
                 raise UpstreamError(f"error configuring connector action: {exc.message}") from None
             raise transport_error(exc) from None
-        if upstream.status >= 400:
-            try:
-                raise http_error(await upstream.read_all(ERROR_BODY_LIMIT_BYTES))
-            except TransportError as exc:
-                raise transport_error(exc) from None
-        return ByteStream(chunks=_relay(upstream), aclose=upstream.aclose)
+        is_event_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
+        if upstream.status < 400 and is_event_stream:
+            return ByteStream(chunks=_relay(upstream), aclose=upstream.aclose)
+        try:
+            answer = await upstream.read_all(self._policy().max_response_content_length_bytes)
+        except TransportError as exc:
+            raise transport_error(exc) from None
+        if answer.status >= 400:
+            raise http_error(answer)
+        data = answer.json()
+        if not isinstance(data, dict):
+            raise UpstreamError("Response validation failed (Error: expected a JSON object)")
+        return data
 
     @staticmethod
     def _validated(data: object) -> JsonObject:

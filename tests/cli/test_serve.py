@@ -1,0 +1,53 @@
+"""`llmrelay serve` as a newcomer runs it: a real process, a real port, SQLite under ./data."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_starts_on_sqlite_and_generates_a_private_key(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRELAY_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmrelay", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert status is not None, "llmrelay serve did not answer"
+        assert status.json()["status"] == "available"
+        key_file = tmp_path / "data" / "encryption.key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert (tmp_path / "data" / "llmrelay.db").exists()
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=15)
+    key = key_file.read_text().strip()
+    assert "encryption.key" in stderr  # the warning says where the generated key is
+    assert key not in stderr

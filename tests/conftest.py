@@ -1,0 +1,51 @@
+"""Shared fixtures: a real upstream LLM server, settings on a temporary SQLite, the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from llmrelay.app import create_app
+from llmrelay.settings import Settings, load_settings
+from tests.upstream import UpstreamServer
+
+TEST_ENCRYPTION_KEY = "test-encryption-key-0123456789-abcdefghij"
+UPSTREAM_KEY = "sk-test"
+
+
+@pytest.fixture
+def upstream() -> Iterator[UpstreamServer]:
+    with UpstreamServer(api_key=UPSTREAM_KEY) as server:
+        yield server
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {"data_dir": str(data_dir), "encryption_key": TEST_ENCRYPTION_KEY}
+    values.update(overrides)
+    return load_settings({}, values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """In-process HTTP client; sends ``kbn-xsrf`` like every Kibana client must."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://llmrelay.test", headers={"kbn-xsrf": "true"}
+    ) as http:
+        yield http
