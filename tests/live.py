@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 @contextmanager
 def serve_in_thread(app: ASGIApp) -> Iterator[str]:
     """Yield the base URL while ``app`` (lifespan included) serves on 127.0.0.1."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

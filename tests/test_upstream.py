@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -59,6 +59,15 @@ def bare() -> Iterator[httpx.Client]:
     """No base URL, no credentials: for other servers and for refused requests."""
     with httpx.Client(timeout=5) as http:
         yield http
+
+
+def eventually(condition: Callable[[], bool], timeout_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def events_of(raw: bytes) -> list[bytes]:
@@ -381,8 +390,7 @@ def test_servers_are_independent_and_stop_promptly_with_a_slow_request_in_flight
         )
         thread.start()
         bare.post(two.chat_completions_url, json=HELLO, headers=AUTH)
-        while not one.requests:
-            time.sleep(0.01)
+        assert eventually(lambda: len(one.requests) == 1)
         assert one.port != two.port
         assert len(two.requests) == 1
         started = time.monotonic()

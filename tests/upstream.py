@@ -1,10 +1,9 @@
 """A real OpenAI-compatible HTTP server on a loopback port: the upstream LLM of tests and benches.
 
-Why a real server rather than a mocked transport: llmrelay's outbound path (pooled httpx clients,
-SSE relaying, timeouts, cancelling the upstream request when the caller leaves) is only exercised
-honestly over a socket. ``UpstreamServer`` runs uvicorn in a background thread; ``python
-tests/upstream.py`` runs the same app as a process (uvloop + httptools), the baseline of the
-throughput benchmark.
+llmrelay's outbound path (pooled clients, SSE relaying, timeouts, cancelling the upstream request
+when the caller leaves) is only exercised honestly over a socket, so this is no mock transport.
+``UpstreamServer`` runs uvicorn in a thread; ``python tests/upstream.py`` runs the same app as a
+process (uvloop + httptools), the baseline of the throughput benchmark.
 
 Answers are deterministic so tests can compute what to expect (``answer_text``, ``usage_for``):
 
@@ -58,19 +57,12 @@ STRICT_FIELDS = frozenset(
     | {"response_format", "tools", "tool_choice", "functions", "function_call"}
 )
 _AZURE_ROUTE = re.compile(r"/openai/deployments/([^/]+)/chat/completions")
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-]
+_SSE_HEADERS = ((b"content-type", b"text/event-stream; charset=utf-8"),)
+_AZURE_NOT_FOUND = b'{"error":{"code":"404","message":"Resource not found"}}'
 _NO_KEY = (
-    "You didn't provide an API key. You need to provide your API key in an Authorization header "
-    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+    "You didn't provide an API key. You need to provide your API key in an Authorization header."
 )
-_BAD_JSON = (
-    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
-    "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
-    "valid JSON.)"
-)
+_BAD_JSON = "We could not parse the JSON body of your request. The API expects a JSON payload."
 
 
 @dataclass(frozen=True)
@@ -96,10 +88,8 @@ class Fail:
     @classmethod
     def rate_limited(cls, retry_after_s: int = 7) -> Fail:
         """OpenAI's 429 with ``Retry-After``, as sent when a tokens-per-minute limit is hit."""
-        message = (
-            f"Rate limit reached for {DEFAULT_MODEL} on tokens per min (TPM): Limit 30000, "
-            f"Used 30000, Requested 100. Please try again in {retry_after_s}s."
-        )
+        message = f"Rate limit reached for {DEFAULT_MODEL} on tokens per min (TPM): Limit 30000, "
+        message += f"Used 30000, Requested 100. Please try again in {retry_after_s}s."
         body = _error_body(message, "rate_limit_exceeded", None, "tokens")
         return cls(429, body, {"Retry-After": str(retry_after_s)})
 
@@ -158,13 +148,10 @@ def answer_text(messages: Sequence[object]) -> str:
 def usage_for(messages: Sequence[object]) -> dict[str, int]:
     """Words stand in for tokens: all message texts (prompt) and the answer (completion)."""
     texts = [_text_of(m.get("content")) for m in messages if isinstance(m, dict)]
-    prompt = sum(len(text.split()) for text in texts)
-    completion = len(answer_text(messages).split())
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
+    prompt, completion = sum(len(t.split()) for t in texts), len(answer_text(messages).split())
+    return dict(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
 
 
 def _error_body(message: str, code: str | None, param: str | None, kind: str) -> object:
@@ -227,7 +214,7 @@ class _State:
 
     def __init__(self, record: bool) -> None:
         self.record = record
-        self.changed = threading.Condition()
+        self.lock = threading.Condition()  # notified when a disconnect is counted
         self.requests: list[RecordedRequest] = []
         self.behaviours: deque[Behaviour] = deque()
         self.disconnects = 0
@@ -235,17 +222,17 @@ class _State:
 
     def add(self, request: RecordedRequest) -> None:
         if self.record:
-            with self.changed:
+            with self.lock:
                 self.requests.append(request)
 
     def next_behaviour(self) -> Behaviour | None:
-        with self.changed:
+        with self.lock:
             return self.behaviours.popleft() if self.behaviours else None
 
     def count_disconnect(self) -> None:
-        with self.changed:
+        with self.lock:
             self.disconnects += 1
-            self.changed.notify_all()
+            self.lock.notify_all()
 
 
 @dataclass
@@ -324,22 +311,17 @@ class _UpstreamApp:
             models = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "system"} for m in MODELS
             ]
-            return _Plan(
-                self._refuse(request, azure=False)
-                or JSONResponse({"object": "list", "data": models})
-            )
+            listing = JSONResponse({"object": "list", "data": models})
+            return _Plan(self._refuse(request, azure=False) or listing)
         azure = _AZURE_ROUTE.fullmatch(request.path)
         if request.method != "POST" or not (azure or request.path == "/v1/chat/completions"):
             return _Plan(_error(404, f"Invalid URL ({request.method} {request.path})"))
         behaviour = self.state.next_behaviour()
-        if isinstance(behaviour, Fail):
-            phrase = HTTPStatus(behaviour.status).phrase
-            body = (
-                _error(behaviour.status, phrase).body if behaviour.body is None else behaviour.body
-            )
+        if isinstance(behaviour, Fail | Respond):
+            body = behaviour.body
+            if body is None and isinstance(behaviour, Fail):
+                body = _error(behaviour.status, HTTPStatus(behaviour.status).phrase).body
             return _Plan(_raw(behaviour.status, body, behaviour.headers))
-        if isinstance(behaviour, Respond):
-            return _Plan(_raw(behaviour.status, behaviour.body, behaviour.headers))
         plan = self._answer(request, azure.group(1) if azure else None)
         if isinstance(behaviour, Slow):
             plan.delay_s = behaviour.delay_s
@@ -366,9 +348,7 @@ class _UpstreamApp:
 
     def _answer(self, request: RecordedRequest, deployment: str | None) -> _Plan:
         if deployment is not None and "api-version" not in request.query:
-            return _Plan(
-                JSONResponse({"error": {"code": "404", "message": "Resource not found"}}, 404)
-            )
+            return _Plan(_raw(404, _AZURE_NOT_FOUND, None))
         refused = self._refuse(request, azure=deployment is not None)
         body = request.json
         if refused is not None or not isinstance(body, dict):
@@ -376,17 +356,15 @@ class _UpstreamApp:
         unknown = sorted(set(body) - STRICT_FIELDS) if self.strict else []
         if unknown:
             s = "s" if len(unknown) > 1 else ""
-            return _Plan(
-                _error(400, f"Unrecognized request argument{s} supplied: {', '.join(unknown)}")
-            )
+            message = f"Unrecognized request argument{s} supplied: {', '.join(unknown)}"
+            return _Plan(_error(400, message))
         messages = body.get("messages")
         if messages is None:
             missing = "Missing required parameter: 'messages'."
             return _Plan(_error(400, missing, "missing_required_parameter", "messages"))
         if not isinstance(messages, list) or not messages:
-            return _Plan(
-                _error(400, "Invalid 'messages': expected a non-empty array.", None, "messages")
-            )
+            invalid = "Invalid 'messages': expected a non-empty array."
+            return _Plan(_error(400, invalid, None, "messages"))
         model = body.get("model")
         head: dict[str, object] = {
             "id": f"chatcmpl-{next(self.state.ids):08d}",
@@ -396,8 +374,8 @@ class _UpstreamApp:
         }
         answer, usage = answer_text(messages), usage_for(messages)
         if body.get("stream") is not True:
-            message = {"role": "assistant", "content": answer}
-            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            said = {"role": "assistant", "content": answer}
+            choice = {"index": 0, "message": said, "finish_reason": "stop"}
             return _Plan(JSONResponse({**head, "choices": [choice], "usage": usage}))
         options = body.get("stream_options")
         with_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -459,13 +437,9 @@ def _listen(host: str, port: int) -> socket.socket:
     info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     family, kind, proto, _, address = info[0]
     sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)  # port 0 cannot be taken; a fixed one failing ends the process anyway
+    sock.listen(2048)
     return sock
 
 
@@ -527,6 +501,8 @@ class UpstreamServer:
         return f"{self.base_url}{path}?api-version={api_version}"
 
     def start(self) -> None:
+        self._app.stopping = asyncio.Event()  # fresh per run: an event binds to the loop it served
+        self._server = _uvicorn(self._app, fast=False)
         self._socket = _listen("127.0.0.1", 0)
         self._thread = threading.Thread(target=self._run, name=f"upstream-{self.port}", daemon=True)
         self._thread.start()
@@ -575,44 +551,48 @@ class UpstreamServer:
     @property
     def requests(self) -> list[RecordedRequest]:
         """A snapshot of every request received so far, oldest first."""
-        with self._state.changed:
+        with self._state.lock:
             return list(self._state.requests)
 
     @property
     def last_request(self) -> RecordedRequest:
-        with self._state.changed:
+        with self._state.lock:
             if not self._state.requests:
                 raise LookupError("the upstream server has received no request")
             return self._state.requests[-1]
 
     def queue(self, *behaviours: Behaviour) -> None:
         """Shape the next chat-completions requests, one behaviour per request, in order."""
-        with self._state.changed:
+        with self._state.lock:
             self._state.behaviours.extend(behaviours)
 
     def reset(self) -> None:
         """Forget queued behaviours, recorded requests and disconnects (ids keep counting)."""
-        with self._state.changed:
+        with self._state.lock:
             self._state.behaviours.clear()
             self._state.requests.clear()
             self._state.disconnects = 0
 
     @property
     def disconnects(self) -> int:
-        """Requests whose client left before the response was complete (during a delay)."""
-        with self._state.changed:
+        """Requests whose client left before the response was complete.
+
+        Noticed while the server waits: during ``Slow`` or between stream events (``StreamDelay``,
+        ``stream_delay_s``); an undelayed stream is sent before a departure could be seen.
+        """
+        with self._state.lock:
             return self._state.disconnects
 
     def wait_for_disconnects(self, count: int = 1, timeout_s: float = 5.0) -> bool:
         """Block until ``disconnects >= count``; False on timeout.
 
-        Not on a loop that drives the client: use ``wait_for_disconnects_async`` there.
+        Not from a loop that runs the client or the relay under test: use the async variant.
         """
-        with self._state.changed:
-            return self._state.changed.wait_for(lambda: self._state.disconnects >= count, timeout_s)
+        with self._state.lock:
+            return self._state.lock.wait_for(lambda: self._state.disconnects >= count, timeout_s)
 
     async def wait_for_disconnects_async(self, count: int = 1, timeout_s: float = 5.0) -> bool:
-        """Like ``wait_for_disconnects``, polling so that the calling loop keeps running."""
+        """Like ``wait_for_disconnects``, but polling so that the calling loop keeps running."""
         deadline = time.monotonic() + timeout_s
         while self.disconnects < count:
             if time.monotonic() > deadline:

@@ -45,7 +45,9 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
         async with Database(settings.database_url) as database:
             if migrate:
                 await database.upgrade()
-            connectors = ConnectorRepository(database, cipher)
+            connectors = ConnectorRepository(
+                database, cipher, execution_cache_ttl_s=settings.database.execution_cache_ttl_s
+            )
             http = OutboundHttp(pool, policy)
             executor = ActionExecutor(registry=registry, connectors=connectors, http=http)
             actions = ActionsClient(

@@ -34,6 +34,8 @@ class ServerSettings(_Section):
 class DatabaseSettings(_Section):
     url: str | None = None
     """SQLAlchemy URL; ``None`` means SQLite at ``<data_dir>/llmrelay.db``."""
+    execution_cache_ttl_s: float = Field(default=1.0, ge=0)
+    """How long an execution may reuse a connector read from the database (0: never)."""
 
 
 class ActionsSettings(_Section):

@@ -128,10 +128,14 @@ def validate_one_of(alternatives: Sequence[type[BaseModel]], data: object) -> Ba
     """
     if not isinstance(data, Mapping):
         raise BadRequestError(f"expected value of type [object] but got [{js_type(data)}]")
-    lines = []
-    for index, model in enumerate(alternatives):
+    failures: list[ValidationError] = []
+    for model in alternatives:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            lines.append(f"- {first_error(model, exc, prefix=str(index))}")
+            failures.append(exc)  # worded only if every alternative fails: this is a hot path
+    lines = [
+        f"- {first_error(model, exc, prefix=str(index))}"
+        for index, (model, exc) in enumerate(zip(alternatives, failures, strict=True))
+    ]
     raise BadRequestError("types that failed validation:\n" + "\n".join(lines))

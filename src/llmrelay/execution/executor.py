@@ -43,8 +43,7 @@ class ActionExecutor:
 
     async def execute(self, connector_id: str, params: Mapping[str, object]) -> ActionResult:
         """Raises ``NotFoundError`` for an unknown connector; every other failure is a result."""
-        stored = await self._connectors.get(connector_id)
-        secrets = await self._connectors.read_secrets(connector_id)
+        stored, secrets = await self._connectors.load_for_execution(connector_id)
         return await self.execute_loaded(stored, secrets, params)
 
     async def execute_loaded(

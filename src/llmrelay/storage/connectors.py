@@ -3,7 +3,7 @@
 This is the storage side of Kibana's ``action`` saved object. Config and secrets are kept apart
 as Kibana keeps them: :class:`StoredConnector` has no secrets field, so nothing that lists or
 shows connectors can leak them by accident, and decrypted secrets leave storage only through
-:meth:`ConnectorRepository.read_secrets`, which only ``execution/`` calls.
+:meth:`ConnectorRepository.load_for_execution`, which only ``execution/`` calls.
 
 Errors carry Kibana's saved-object wording (``Saved object [action/<id>] not found``), because the
 API returns these messages as they are.
@@ -12,6 +12,7 @@ API returns these messages as they are.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,12 +57,34 @@ _PUBLIC_COLUMNS = (
 """What is read for a :class:`StoredConnector`: the ciphertext itself never leaves the query."""
 
 
-class ConnectorRepository:
-    """Create, read, update and delete connectors in one database, encrypting their secrets."""
+_EXECUTION_COLUMNS = (*_PUBLIC_COLUMNS, connectors.c.secrets)
+MAX_CACHED_CONNECTORS = 10_000
 
-    def __init__(self, db: Database, cipher: SecretsCipher) -> None:
+
+@dataclass(frozen=True, slots=True)
+class _CachedRow:
+    loaded_at: float
+    connector: StoredConnector
+    sealed_secrets: str | None
+
+
+class ConnectorRepository:
+    """Create, read, update and delete connectors in one database, encrypting their secrets.
+
+    Executions read through a small cache (``execution_cache_ttl_s``; 0 turns it off): each
+    SQLite read costs about a millisecond of thread hops, the whole latency budget of a relayed
+    call. Writes through this repository drop the entry at once; a write made by another process
+    (a second instance, the CLI) is seen after at most the TTL. Secrets stay encrypted in the
+    cache and are decrypted on every execution.
+    """
+
+    def __init__(
+        self, db: Database, cipher: SecretsCipher, *, execution_cache_ttl_s: float = 0.0
+    ) -> None:
         self._db = db
         self._cipher = cipher
+        self._cache_ttl_s = execution_cache_ttl_s
+        self._cache: dict[str, _CachedRow] = {}
 
     async def create(
         self,
@@ -154,6 +177,7 @@ class ConnectorRepository:
                 connectors.c.connector_type_id, connectors.c.created_at, connectors.c.updated_at
             )
         )
+        self._cache.pop(id, None)
         async with self._db.begin() as connection:
             row = (await connection.execute(statement)).one_or_none()
         if row is None:
@@ -169,29 +193,41 @@ class ConnectorRepository:
         )
 
     async def delete(self, id: str) -> None:
+        self._cache.pop(id, None)
         async with self._db.begin() as connection:
             result = await connection.execute(delete(connectors).where(connectors.c.id == id))
         if result.rowcount == 0:
             raise _not_found(id)
 
-    async def read_secrets(self, id: str) -> dict[str, str]:
-        """The decrypted secrets of a connector; ``{}`` if it was saved without any.
+    async def load_for_execution(self, id: str) -> tuple[StoredConnector, dict[str, str]]:
+        """A connector with its decrypted secrets (``{}`` if saved without any), in one read.
 
         This is the one way decrypted secrets leave storage, and only ``execution/`` may call
         it (just before running the connector). Raises ``NotFoundError`` for an unknown id and
         ``SecretsError`` when the stored value cannot be decrypted with the configured keys.
         """
-        async with self._db.connect() as connection:
-            result = await connection.execute(
-                select(connectors.c.secrets).where(connectors.c.id == id)
-            )
-            row = result.one_or_none()
-        if row is None:
-            raise _not_found(id)
-        sealed: str | None = row.secrets
-        if sealed is None:
-            return {}
-        return self._cipher.decrypt_json(id, sealed)
+        cached = self._cache.get(id)
+        if cached is None or time.monotonic() - cached.loaded_at > self._cache_ttl_s:
+            async with self._db.connect() as connection:
+                result = await connection.execute(
+                    select(*_EXECUTION_COLUMNS).where(connectors.c.id == id)
+                )
+                row = result.one_or_none()
+            if row is None:
+                self._cache.pop(id, None)
+                raise _not_found(id)
+            cached = _CachedRow(time.monotonic(), _to_connector(row), row.secrets)
+            if self._cache_ttl_s > 0:
+                if len(self._cache) >= MAX_CACHED_CONNECTORS:
+                    self._cache.clear()
+                self._cache[id] = cached
+        if cached.sealed_secrets is None:
+            return cached.connector, {}
+        return cached.connector, self._cipher.decrypt_json(id, cached.sealed_secrets)
+
+    async def read_secrets(self, id: str) -> dict[str, str]:
+        """Only the secrets of :meth:`load_for_execution`; the same rules apply."""
+        return (await self.load_for_execution(id))[1]
 
     def _seal(self, id: str, secrets: Mapping[str, str] | None) -> str | None:
         if secrets is None:

@@ -1,0 +1,123 @@
+"""Start the test upstream and llmrelay as real processes for benchmarks, and stop them."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+UPSTREAM_KEY = "sk-bench"
+ENCRYPTION_KEY = "bench-encryption-key-0123456789-abcdefghij"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def upstream_process() -> Iterator[str]:
+    """The test upstream (uvloop + httptools) in its own process; yields its base URL."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "upstream.py"),
+            "--port",
+            "0",
+            "--api-key",
+            UPSTREAM_KEY,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"upstream did not start: {line!r}")
+        yield line.removeprefix("listening on ")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def llmrelay_process(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """``llmrelay serve`` (one process, SQLite) in ``data_dir``; yields its base URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "LLMRELAY_DATA_DIR": str(data_dir),
+        "LLMRELAY_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "LLMRELAY_LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmrelay", "serve", "--port", str(port)], env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, _ = request(url, "GET", "/api/status")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("llmrelay did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def request(
+    base_url: str,
+    method: str,
+    path: str,
+    body: object = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, object]:
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:
+        payload = None if body is None else json.dumps(body).encode()
+        all_headers = {"content-type": "application/json", **(headers or {})}
+        connection.request(method, path, body=payload, headers=all_headers)
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None
+    finally:
+        connection.close()
+
+
+def create_connector(relay_url: str, upstream_url: str) -> str:
+    status, created = request(
+        relay_url,
+        "POST",
+        "/api/actions/connector",
+        {
+            "name": "bench",
+            "connector_type_id": ".gen-ai",
+            "config": {"apiProvider": "OpenAI", "apiUrl": f"{upstream_url}/v1/chat/completions"},
+            "secrets": {"apiKey": UPSTREAM_KEY},
+        },
+        {"kbn-xsrf": "bench"},
+    )
+    if status != 200 or not isinstance(created, dict):
+        raise RuntimeError(f"could not create the connector: {status} {created}")
+    return str(created["id"])
