@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -407,3 +408,17 @@ async def test_secrets_are_never_returned(client: httpx.AsyncClient) -> None:
         await client.get("/api/actions/connectors"),
     ):
         assert "genAiApiKey" not in response.text
+
+
+async def test_oversized_chunked_body_without_length_is_a_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"name": "x", "connector_type_id": ".gen-ai", "config": {"headers": {"X": "'
+        for _ in range(300):
+            yield b"a" * 4096
+        yield b'"}}}'
+
+    response = await client.post(
+        "/api/actions/connector", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert await connector_count(client) == 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from llmrelay.api.connectors import router as connectors_router
-from llmrelay.api.errors import install_error_handlers
-from llmrelay.api.guards import KibanaRequestGuard
-from llmrelay.api.status import router as status_router
+from starlette.routing import BaseRoute
 
-__all__ = ["KibanaRequestGuard", "connectors_router", "install_error_handlers", "status_router"]
+from llmrelay.api import connectors, status
+from llmrelay.api.errors import EXCEPTION_HANDLERS
+from llmrelay.api.guards import KibanaRequestGuard
+
+ROUTES: list[BaseRoute] = [*status.routes, *connectors.routes]
+
+__all__ = ["EXCEPTION_HANDLERS", "ROUTES", "KibanaRequestGuard"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from llmrelay.actions_client import ActionsClient
 from llmrelay.api.streaming import ByteStreamResponse
@@ -17,17 +18,14 @@ from llmrelay.api.wire import (
     read_json,
 )
 
-router = APIRouter(prefix="/api/actions")
-
 
 def actions_of(request: Request) -> ActionsClient:
     client: ActionsClient = request.app.state.services.actions
     return client
 
 
-@router.post("/connector")
-@router.post("/connector/{connector_id}")
-async def create_connector(request: Request, connector_id: str | None = None) -> JSONResponse:
+async def create_connector(request: Request) -> JSONResponse:
+    connector_id = request.path_params.get("connector_id")
     body = parse_body(CreateConnectorBody, await read_json(request))
     connector = await actions_of(request).create(
         name=body.name,
@@ -39,13 +37,13 @@ async def create_connector(request: Request, connector_id: str | None = None) ->
     return JSONResponse(connector_to_wire(connector))
 
 
-@router.get("/connector/{connector_id}")
-async def get_connector(request: Request, connector_id: str) -> JSONResponse:
+async def get_connector(request: Request) -> JSONResponse:
+    connector_id = request.path_params["connector_id"]
     return JSONResponse(connector_to_wire(await actions_of(request).get(connector_id)))
 
 
-@router.put("/connector/{connector_id}")
-async def update_connector(request: Request, connector_id: str) -> JSONResponse:
+async def update_connector(request: Request) -> JSONResponse:
+    connector_id = request.path_params["connector_id"]
     body = parse_body(UpdateConnectorBody, await read_json(request))
     connector = await actions_of(request).update(
         connector_id, name=body.name, config=body.config, secrets=body.secrets
@@ -53,30 +51,38 @@ async def update_connector(request: Request, connector_id: str) -> JSONResponse:
     return JSONResponse(connector_to_wire(connector))
 
 
-@router.delete("/connector/{connector_id}", status_code=204)
-async def delete_connector(request: Request, connector_id: str) -> Response:
-    await actions_of(request).delete(connector_id)
+async def delete_connector(request: Request) -> Response:
+    await actions_of(request).delete(request.path_params["connector_id"])
     return Response(status_code=204)
 
 
-@router.get("/connectors")
 async def get_all_connectors(request: Request) -> JSONResponse:
     connectors = await actions_of(request).get_all()
     return JSONResponse([{**connector_to_wire(c), "referenced_by_count": 0} for c in connectors])
 
 
-@router.get("/connector_types")
-async def list_connector_types(request: Request, feature_id: str | None = None) -> JSONResponse:
-    types = actions_of(request).list_types(feature_id)
+async def list_connector_types(request: Request) -> JSONResponse:
+    types = actions_of(request).list_types(request.query_params.get("feature_id"))
     return JSONResponse([connector_type_to_wire(t) for t in types])
 
 
-@router.post("/connector/{connector_id}/_execute", response_model=None)
-async def execute_connector(
-    request: Request, connector_id: str
-) -> JSONResponse | ByteStreamResponse:
+async def execute_connector(request: Request) -> Response:
     body = parse_body(ExecuteBody, await read_json(request))
-    result = await actions_of(request).execute(connector_id, body.params)
+    result = await actions_of(request).execute(request.path_params["connector_id"], body.params)
     if result.stream is not None:
         return ByteStreamResponse(result.stream)
     return JSONResponse(result.to_wire())
+
+
+_BASE = "/api/actions"
+routes: list[BaseRoute] = [
+    Route(f"{_BASE}/connector", create_connector, methods=["POST"]),
+    Route(f"{_BASE}/connector/{{connector_id}}", create_connector, methods=["POST"]),
+    Route(f"{_BASE}/connector/{{connector_id}}", get_connector, methods=["GET"]),
+    Route(f"{_BASE}/connector/{{connector_id}}", update_connector, methods=["PUT"]),
+    Route(f"{_BASE}/connector/{{connector_id}}", delete_connector, methods=["DELETE"]),
+    Route(f"{_BASE}/connectors", get_all_connectors, methods=["GET"]),
+    Route(f"{_BASE}/connector_types", list_connector_types, methods=["GET"]),
+    Route(f"{_BASE}/connector/{{connector_id}}/_execute", execute_connector, methods=["POST"]),
+]
+"""Kibana's paths, as plain Starlette routes (see ``llmrelay.app`` for why not FastAPI)."""

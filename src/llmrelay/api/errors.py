@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ExceptionHandler
 
 from llmrelay.errors import SecretsError, UserError
 
@@ -31,7 +32,7 @@ async def _user_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    assert isinstance(exc, HTTPException)
     status = 404 if exc.status_code == 405 else exc.status_code  # hapi answers 404 for both
     message = HTTPStatus(status).phrase if status == 404 else str(exc.detail)
     return error_response(status, message)
@@ -47,8 +48,9 @@ async def _bug(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "An internal server error occurred.")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(UserError, _user_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(SecretsError, _secrets_error)
-    app.add_exception_handler(Exception, _bug)
+EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
+    UserError: _user_error,
+    HTTPException: _http_error,
+    SecretsError: _secrets_error,
+    Exception: _bug,
+}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmrelay.errors import PayloadTooLargeError
 
@@ -48,14 +48,22 @@ class KibanaRequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
+        has_xsrf = False
+        declared: bytes | None = None
+        for name, value in scope["headers"]:
+            if name in XSRF_HEADERS:
+                has_xsrf = True
+            elif name == b"content-length":
+                declared = value
         mutating = scope["method"] not in SAFE_METHODS and scope["path"].startswith("/api/")
-        if mutating and not any(name in headers for name in XSRF_HEADERS):
+        if mutating and not has_xsrf:
             await _send_error(send, 400, "Request must contain a kbn-xsrf header.")
             return
-        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_payload_bytes:
             await _send_error(send, 413, self._too_large())
+            return
+        if declared is not None or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)  # a declared length is enforced by the server
             return
         await self.app(scope, self._bounded(receive), send)
 
@@ -63,16 +71,16 @@ class KibanaRequestGuard:
         return f"Payload content length greater than maximum allowed: {self.max_payload_bytes}"
 
     def _bounded(self, receive: Receive) -> Receive:
-        """Count chunked bodies too: a missing Content-Length must not lift the limit."""
+        """Count a chunked body as it arrives: a missing Content-Length must not lift the limit."""
         seen = 0
 
-        async def bounded_receive() -> dict[str, object]:
+        async def bounded_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_payload_bytes:
                     raise PayloadTooLargeError(self._too_large())
-            return dict(message)
+            return message
 
         return bounded_receive

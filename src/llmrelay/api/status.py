@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
 
 from llmrelay import __version__
 
-router = APIRouter()
 
-
-@router.get("/api/status")
-async def status() -> JSONResponse:
+async def status(request: Request) -> JSONResponse:
     return JSONResponse({"status": "available", "version": __version__})
+
+
+routes: list[BaseRoute] = [Route("/api/status", status, methods=["GET"])]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from fastapi import Request
 from pydantic import BaseModel, ConfigDict, field_validator
+from starlette.requests import Request
 
 from llmrelay.actions_client import Connector
 from llmrelay.connectors import ConnectorTypeInfo, JsonObject
