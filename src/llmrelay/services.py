@@ -53,6 +53,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             actions = ActionsClient(
                 registry=registry, connectors=connectors, executor=executor, policy=policy
             )
+            logger.info("llmrelay uses the %s", database.description)
             yield Services(settings=settings, database=database, actions=actions)
     finally:
         await pool.aclose()

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from llmrelay.errors import ConfigurationError
 
@@ -53,7 +53,12 @@ class Settings(_Section):
     actions: ActionsSettings = ActionsSettings()
     encryption_key: SecretStr | None = None
     """At least 32 characters; when absent one is generated into ``<data_dir>/encryption.key``."""
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def database_url(self) -> str:

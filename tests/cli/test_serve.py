@@ -51,3 +51,19 @@ def test_serve_starts_on_sqlite_and_generates_a_private_key(tmp_path: Path) -> N
     key = key_file.read_text().strip()
     assert "encryption.key" in stderr  # the warning says where the generated key is
     assert key not in stderr
+
+
+def test_serve_with_an_unreachable_database_says_so_in_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from llmrelay.cli import main
+
+    env = {
+        "LLMRELAY_DATA_DIR": str(tmp_path),
+        "LLMRELAY_DATABASE_URL": f"postgresql://relay:hunter2@127.0.0.1:{free_port()}/x",
+    }
+    result = CliRunner(env=env).invoke(main, ["serve", "--port", str(free_port())])
+    assert result.exit_code == 1
+    assert "cannot connect to the PostgreSQL database" in result.output
+    assert "Traceback" not in result.output
+    assert "hunter2" not in result.output

@@ -19,9 +19,9 @@ from llmrelay import __version__
 from llmrelay.app import create_app
 from llmrelay.cli.connectors import connectors, run
 from llmrelay.cli.context import CliState
-from llmrelay.errors import ConfigurationError
+from llmrelay.errors import ConfigurationError, LlmrelayError
 from llmrelay.services import open_services
-from llmrelay.settings import load_settings
+from llmrelay.settings import Settings, load_settings
 
 CONFIG_HELP = "YAML config file (default: $LLMRELAY_CONFIG)."
 
@@ -65,6 +65,10 @@ def serve(state: CliState, host: str | None, port: int | None, config_file: Path
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
     _configure_logging(settings.log_level)
+    try:
+        asyncio.run(_check_services(settings))
+    except LlmrelayError as exc:
+        raise click.ClickException(str(exc)) from None
     uvicorn.run(
         create_app(settings),
         host=settings.server.host,
@@ -73,6 +77,15 @@ def serve(state: CliState, host: str | None, port: int | None, config_file: Path
         access_log=False,
         server_header=False,
     )
+
+
+async def _check_services(settings: Settings) -> None:
+    """Open everything once before serving: a bad database or key is one line, not a traceback.
+
+    This also applies pending migrations, before the server accepts any request.
+    """
+    async with open_services(settings):
+        pass
 
 
 @main.group()
