@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from llmrelay.connectors import ConnectorType, ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
+from llmrelay.connectors import ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
 from llmrelay.errors import BadRequestError
 from llmrelay.execution import ActionExecutor, ActionResult
 from llmrelay.storage import ConnectorRepository, StoredConnector
@@ -58,19 +58,6 @@ class ActionsClient:
         self._executor = executor
         self._policy = policy
 
-    def _validated(
-        self, connector_type: ConnectorType, config: object, secrets: object
-    ) -> tuple[JsonObject, dict[str, str]]:
-        try:
-            checked_config = connector_type.validate_config(config, self._policy)
-        except BadRequestError as exc:
-            raise BadRequestError(f"error validating action type config: {exc.message}") from None
-        try:
-            checked_secrets = connector_type.validate_secrets(secrets)
-        except BadRequestError as exc:
-            raise BadRequestError(f"error validating action type secrets: {exc.message}") from None
-        return checked_config, checked_secrets
-
     async def create(
         self,
         *,
@@ -88,8 +75,8 @@ class ActionsClient:
                 "Connector ID must contain only lowercase letters, numbers, and hyphens."
             )
         connector_type = self._registry.get(connector_type_id)
-        checked_config, checked_secrets = self._validated(
-            connector_type, dict(config or {}), dict(secrets or {})
+        checked_config, checked_secrets = connector_type.validate(
+            dict(config or {}), dict(secrets or {}), self._policy
         )
         stored = await self._connectors.create(
             id=connector_id or str(uuid.uuid4()),
@@ -118,8 +105,8 @@ class ActionsClient:
         """Secrets are replaced wholesale and revalidated, as in Kibana."""
         existing = await self._connectors.get(connector_id)
         connector_type = self._registry.get(existing.connector_type_id)
-        checked_config, checked_secrets = self._validated(
-            connector_type, dict(config or {}), dict(secrets or {})
+        checked_config, checked_secrets = connector_type.validate(
+            dict(config or {}), dict(secrets or {}), self._policy
         )
         stored = await self._connectors.update(
             connector_id, name=name, config=checked_config, secrets=checked_secrets

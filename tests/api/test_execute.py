@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from tests.conftest import UPSTREAM_KEY, make_settings
 from tests.upstream import Fail, Respond, Slow, UpstreamServer
 
 HELLO = '{"model":"gpt-3.5-turbo","messages":[{"role":"user","content":"Hello world"}]}'
+T = TypeVar("T")
 NO_MODEL = '{"messages":[{"role":"user","content":"Hello world"}]}'
 
 
@@ -368,3 +371,27 @@ async def test_non_json_body_is_forwarded_unchanged(
     assert upstream.last_request.body == b"not json"
     assert result["status"] == "error"
     assert str(result["service_message"]).startswith("Status code: 400.")
+
+
+async def test_a_host_no_longer_allowed_is_refused_before_any_byte_leaves(
+    tmp_path: Path, upstream: UpstreamServer
+) -> None:
+    async def with_app(allowed: list[str], use: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+        app = create_app(make_settings(tmp_path / "data", **{"actions.allowed_hosts": allowed}))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://t", headers={"kbn-xsrf": "1"}
+            ) as client:
+                return await use(client)
+
+    cid = await with_app(["*"], lambda c: make_connector(c, openai_url(upstream)))
+    result = await with_app(["api.openai.com"], lambda c: execute(c, cid, "run", body=HELLO))
+    assert result["status"] == "error"
+    assert result["errorSource"] == "framework"
+    assert result["retry"] is False
+    assert str(result["message"]).startswith(
+        "error validating action type config: Error configuring OpenAI action: Error: "
+        'error validating url: target url "http://127.0.0.1:'
+    )
+    assert upstream.requests == []

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
+from llmrelay.errors import BadRequestError
 from llmrelay.transport import NetworkPolicy, OutboundHttp
 
 JsonObject = dict[str, object]
@@ -110,6 +111,24 @@ class ConnectorType(ABC):
     @abstractmethod
     def validate_secrets(self, secrets: object) -> dict[str, str]:
         """Return the secrets to store or raise ``BadRequestError(detail)``."""
+
+    def validate(
+        self, config: object, secrets: object, policy: NetworkPolicy
+    ) -> tuple[JsonObject, dict[str, str]]:
+        """Both checks, failing with Kibana's ``error validating action type ...`` wording.
+
+        Used on create and update, and again before every execution (the allowed hosts may
+        have changed since the connector was saved).
+        """
+        try:
+            checked_config = self.validate_config(config, policy)
+        except BadRequestError as exc:
+            raise BadRequestError(f"error validating action type config: {exc.message}") from None
+        try:
+            checked_secrets = self.validate_secrets(secrets)
+        except BadRequestError as exc:
+            raise BadRequestError(f"error validating action type secrets: {exc.message}") from None
+        return checked_config, checked_secrets
 
     def sub_actions(self) -> Mapping[str, SubAction]:
         return self.service_class.sub_actions

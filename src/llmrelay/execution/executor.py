@@ -57,17 +57,11 @@ class ActionExecutor:
             )
         connector_type = self._registry.get(stored.connector_type_id)
         try:
-            config = connector_type.validate_config(stored.config, self._http.policy)
-        except BadRequestError as exc:
-            return ActionResult.invalid(
-                connector_id, f"error validating action type config: {exc.message}", "framework"
+            config, checked_secrets = connector_type.validate(
+                stored.config, dict(secrets), self._http.policy
             )
-        try:
-            checked_secrets = connector_type.validate_secrets(dict(secrets))
         except BadRequestError as exc:
-            return ActionResult.invalid(
-                connector_id, f"error validating action type secrets: {exc.message}", "framework"
-            )
+            return ActionResult.invalid(connector_id, exc.message, "framework")
         context = ConnectorContext(
             connector_id=connector_id,
             connector_name=stored.name,

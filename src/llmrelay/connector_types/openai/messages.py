@@ -56,7 +56,12 @@ def http_error(response: HttpResponse) -> UpstreamError:
 
 
 def transport_error(error: TransportError) -> UpstreamError:
-    """No answer at all: Kibana's ``Unexpected API Error`` with axios's error code."""
+    """No answer at all: Kibana's ``Unexpected API Error`` with axios's error code.
+
+    A host refused by ``allowedHosts`` never left: Kibana words that as a configuration error.
+    """
+    if error.code == "ERR_HOST_NOT_ALLOWED":
+        return UpstreamError(f"error configuring connector action: {error.message}")
     return UpstreamError(
         "Status code: undefined. Message: "
         f"Unexpected API Error: {error.code} - {error.message or 'Unknown error'}"

@@ -102,8 +102,6 @@ class OpenAIService(SubActionService):
                 self.url, headers=self._headers(), body=body, timeout_s=timeout_s
             )
         except TransportError as exc:
-            if exc.code == "ERR_HOST_NOT_ALLOWED":
-                raise UpstreamError(f"error configuring connector action: {exc.message}") from None
             raise transport_error(exc) from None
         if response.status >= 400:
             raise http_error(response)
@@ -116,8 +114,6 @@ class OpenAIService(SubActionService):
                 self.url, headers=self._headers(), body=body, timeout_s=timeout_s
             )
         except TransportError as exc:
-            if exc.code == "ERR_HOST_NOT_ALLOWED":
-                raise UpstreamError(f"error configuring connector action: {exc.message}") from None
             raise transport_error(exc) from None
         is_event_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
         if upstream.status < 400 and is_event_stream:
