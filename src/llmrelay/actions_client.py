@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from llmrelay.connectors import ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
 from llmrelay.errors import BadRequestError
 from llmrelay.execution import ActionExecutor, ActionResult
-from llmrelay.storage import ConnectorRepository, StoredConnector
+from llmrelay.storage import (
+    ConnectorRepository,
+    PreconfiguredConnector,
+    PreconfiguredConnectors,
+    StoredConnector,
+)
 from llmrelay.transport import NetworkPolicy
 
 CONNECTOR_ID = re.compile(r"^[a-z0-9-]+$")
@@ -43,6 +48,19 @@ class Connector:
             is_missing_secrets=stored.is_missing_secrets,
         )
 
+    @classmethod
+    def from_preconfigured(cls, declared: PreconfiguredConnector) -> Connector:
+        """Kibana shows no config (unless ``exposeConfig``) and no ``is_missing_secrets``."""
+        stored = declared.connector
+        return cls(
+            id=stored.id,
+            name=stored.name,
+            connector_type_id=stored.connector_type_id,
+            config=dict(stored.config) if declared.expose_config else None,
+            is_missing_secrets=None,
+            is_preconfigured=True,
+        )
+
 
 class ActionsClient:
     def __init__(
@@ -50,11 +68,13 @@ class ActionsClient:
         *,
         registry: ConnectorTypeRegistry,
         connectors: ConnectorRepository,
+        preconfigured: PreconfiguredConnectors,
         executor: ActionExecutor,
         policy: NetworkPolicy,
     ) -> None:
         self._registry = registry
         self._connectors = connectors
+        self._preconfigured = preconfigured
         self._executor = executor
         self._policy = policy
 
@@ -74,7 +94,10 @@ class ActionsClient:
             raise BadRequestError(
                 "Connector ID must contain only lowercase letters, numbers, and hyphens."
             )
+        if connector_id is not None and connector_id in self._preconfigured:
+            raise BadRequestError(f"This {connector_id} already exists in a preconfigured action.")
         connector_type = self._registry.get(connector_type_id)
+        self._registry.ensure_enabled(connector_type_id)
         checked_config, checked_secrets = connector_type.validate(
             dict(config or {}), dict(secrets or {}), self._policy
         )
@@ -88,11 +111,16 @@ class ActionsClient:
         return Connector.from_stored(stored)
 
     async def get(self, connector_id: str) -> Connector:
+        declared = self._preconfigured.get(connector_id)
+        if declared is not None:
+            return Connector.from_preconfigured(declared)
         return Connector.from_stored(await self._connectors.get(connector_id))
 
     async def get_all(self) -> list[Connector]:
-        """Sorted by name, as Kibana lists them."""
-        return [Connector.from_stored(s) for s in await self._connectors.list()]
+        """Saved and preconfigured connectors together, sorted by name, as Kibana lists them."""
+        saved = [Connector.from_stored(s) for s in await self._connectors.list()]
+        declared = [Connector.from_preconfigured(d) for d in self._preconfigured.all()]
+        return sorted([*saved, *declared], key=lambda c: (c.name, c.id))
 
     async def update(
         self,
@@ -103,8 +131,11 @@ class ActionsClient:
         secrets: Mapping[str, object] | None = None,
     ) -> Connector:
         """Secrets are replaced wholesale and revalidated, as in Kibana."""
+        if connector_id in self._preconfigured:
+            raise BadRequestError(f"Preconfigured action {connector_id} can not be updated.")
         existing = await self._connectors.get(connector_id)
         connector_type = self._registry.get(existing.connector_type_id)
+        self._registry.ensure_enabled(existing.connector_type_id)
         checked_config, checked_secrets = connector_type.validate(
             dict(config or {}), dict(secrets or {}), self._policy
         )
@@ -114,13 +145,16 @@ class ActionsClient:
         return Connector.from_stored(stored)
 
     async def delete(self, connector_id: str) -> None:
+        if connector_id in self._preconfigured:
+            raise BadRequestError(f"Preconfigured action {connector_id} is not allowed to delete.")
         await self._connectors.delete(connector_id)
 
-    def list_types(self, feature_id: str | None = None) -> list[ConnectorTypeInfo]:
+    def list_types(self, feature_id: str | None = None) -> list[tuple[ConnectorTypeInfo, bool]]:
+        """Each type with whether ``enabledActionTypes`` enables it."""
         infos = [t.info for t in self._registry.list()]
         if feature_id:
             infos = [i for i in infos if feature_id in i.supported_feature_ids]
-        return infos
+        return [(info, self._registry.is_enabled(info.id)) for info in infos]
 
     async def execute(self, connector_id: str, params: Mapping[str, object]) -> ActionResult:
         """Run a sub-action; an unknown connector raises ``NotFoundError``, all else is a result.

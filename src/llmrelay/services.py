@@ -13,18 +13,54 @@ from dataclasses import dataclass
 from llmrelay.actions_client import ActionsClient
 from llmrelay.connector_types.openai import OpenAIConnectorType
 from llmrelay.connectors import ConnectorTypeRegistry
+from llmrelay.errors import ConfigurationError, UserError
 from llmrelay.execution import ActionExecutor
 from llmrelay.settings import Settings
-from llmrelay.storage import ConnectorRepository, Database, SecretsCipher, load_or_create_key
+from llmrelay.storage import (
+    ConnectorRepository,
+    Database,
+    PreconfiguredConnectors,
+    SecretsCipher,
+    load_or_create_key,
+    preconfigured_connector,
+)
 from llmrelay.transport import HttpClientPool, NetworkPolicy, OutboundHttp
 
 logger = logging.getLogger("llmrelay")
 
 
-def build_registry() -> ConnectorTypeRegistry:
-    registry = ConnectorTypeRegistry()
+def build_registry(settings: Settings) -> ConnectorTypeRegistry:
+    registry = ConnectorTypeRegistry(enabled=settings.actions.enabled_action_types)
     registry.register(OpenAIConnectorType())
     return registry
+
+
+def build_preconfigured(
+    settings: Settings, registry: ConnectorTypeRegistry, policy: NetworkPolicy
+) -> PreconfiguredConnectors:
+    """Validate every declared connector now: a bad one stops start-up with one message.
+
+    (Kibana only validates them when they run; finding out at start-up is kinder.)
+    """
+    loaded = []
+    for connector_id, declared in settings.actions.preconfigured.items():
+        where = f'preconfigured connector "{connector_id}"'
+        try:
+            connector_type = registry.get(declared.actionTypeId)
+            config, secrets = connector_type.validate(declared.config, declared.secrets, policy)
+        except UserError as exc:
+            raise ConfigurationError(f"{where}: {exc.message}") from None
+        loaded.append(
+            preconfigured_connector(
+                connector_id,
+                name=declared.name,
+                connector_type_id=declared.actionTypeId,
+                config=config,
+                secrets=secrets,
+                expose_config=declared.exposeConfig,
+            )
+        )
+    return PreconfiguredConnectors(loaded)
 
 
 @dataclass(frozen=True)
@@ -37,9 +73,11 @@ class Services:
 @asynccontextmanager
 async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
     """Everything a running llmrelay needs; closed in reverse order on exit."""
-    cipher = SecretsCipher(load_or_create_key(settings, logger))
+    previous_keys = [key.get_secret_value() for key in settings.encryption_previous_keys]
+    cipher = SecretsCipher(load_or_create_key(settings, logger), previous_keys)
     policy = NetworkPolicy.from_settings(settings.actions)
-    registry = build_registry()
+    registry = build_registry(settings)
+    preconfigured = build_preconfigured(settings, registry, policy)
     pool = HttpClientPool()
     try:
         async with Database(settings.database_url) as database:
@@ -49,9 +87,15 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 database, cipher, execution_cache_ttl_s=settings.database.execution_cache_ttl_s
             )
             http = OutboundHttp(pool, policy)
-            executor = ActionExecutor(registry=registry, connectors=connectors, http=http)
+            executor = ActionExecutor(
+                registry=registry, connectors=connectors, preconfigured=preconfigured, http=http
+            )
             actions = ActionsClient(
-                registry=registry, connectors=connectors, executor=executor, policy=policy
+                registry=registry,
+                connectors=connectors,
+                preconfigured=preconfigured,
+                executor=executor,
+                policy=policy,
             )
             logger.info("llmrelay uses the %s", database.description)
             yield Services(settings=settings, database=database, actions=actions)

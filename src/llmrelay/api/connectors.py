@@ -63,7 +63,7 @@ async def get_all_connectors(request: Request) -> JSONResponse:
 
 async def list_connector_types(request: Request) -> JSONResponse:
     types = actions_of(request).list_types(request.query_params.get("feature_id"))
-    return JSONResponse([connector_type_to_wire(t) for t in types])
+    return JSONResponse([connector_type_to_wire(info, enabled) for info, enabled in types])
 
 
 async def execute_connector(request: Request) -> Response:

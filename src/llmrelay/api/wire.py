@@ -78,12 +78,12 @@ def connector_to_wire(connector: Connector) -> JsonObject:
     return body
 
 
-def connector_type_to_wire(info: ConnectorTypeInfo) -> JsonObject:
+def connector_type_to_wire(info: ConnectorTypeInfo, enabled: bool) -> JsonObject:
     return {
         "id": info.id,
         "name": info.name,
-        "enabled": True,
-        "enabled_in_config": True,
+        "enabled": enabled,
+        "enabled_in_config": enabled,
         "enabled_in_license": True,
         "minimum_license_required": info.minimum_license_required,
         "supported_feature_ids": list(info.supported_feature_ids),

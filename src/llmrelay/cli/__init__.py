@@ -17,11 +17,12 @@ import uvicorn
 
 from llmrelay import __version__
 from llmrelay.app import create_app
+from llmrelay.cli.config import config
 from llmrelay.cli.connectors import connectors, run
 from llmrelay.cli.context import CliState
-from llmrelay.errors import ConfigurationError, LlmrelayError
+from llmrelay.errors import LlmrelayError
 from llmrelay.services import open_services
-from llmrelay.settings import Settings, load_settings
+from llmrelay.settings import Settings
 
 CONFIG_HELP = "YAML config file (default: $LLMRELAY_CONFIG)."
 
@@ -58,12 +59,7 @@ def serve(state: CliState, host: str | None, port: int | None, config_file: Path
     """Start the HTTP service (API on http://HOST:PORT/api)."""
     if config_file:
         state.config_file = config_file
-    try:
-        settings = load_settings(
-            state.environ, {"server.host": host, "server.port": port}, state.config_file
-        )
-    except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = state.settings({"server.host": host, "server.port": port})
     _configure_logging(settings.log_level)
     try:
         asyncio.run(_check_services(settings))
@@ -108,5 +104,6 @@ def db_upgrade(state: CliState) -> None:
     click.echo("database is up to date")
 
 
+main.add_command(config)
 main.add_command(connectors)
 main.add_command(run)

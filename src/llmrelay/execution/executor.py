@@ -14,7 +14,7 @@ from llmrelay.connectors import ConnectorContext, ConnectorType, ConnectorTypeRe
 from llmrelay.connectors.schema import first_error, js_type
 from llmrelay.errors import BadRequestError, TransportError, UpstreamError
 from llmrelay.execution.results import ActionResult, ErrorSource
-from llmrelay.storage import ConnectorRepository, StoredConnector
+from llmrelay.storage import ConnectorRepository, PreconfiguredConnectors, StoredConnector
 from llmrelay.transport import OutboundHttp
 
 
@@ -35,14 +35,20 @@ class ActionExecutor:
         *,
         registry: ConnectorTypeRegistry,
         connectors: ConnectorRepository,
+        preconfigured: PreconfiguredConnectors,
         http: OutboundHttp,
     ) -> None:
         self._registry = registry
         self._connectors = connectors
+        self._preconfigured = preconfigured
         self._http = http
 
     async def execute(self, connector_id: str, params: Mapping[str, object]) -> ActionResult:
-        """Raises ``NotFoundError`` for an unknown connector; every other failure is a result."""
+        """Raises ``NotFoundError`` for an unknown connector and ``ForbiddenError`` for a type
+        that is not enabled; every other failure is a result."""
+        declared = self._preconfigured.get(connector_id)
+        if declared is not None:
+            return await self.execute_loaded(declared.connector, declared.secrets, params)
         stored, secrets = await self._connectors.load_for_execution(connector_id)
         return await self.execute_loaded(stored, secrets, params)
 
@@ -55,6 +61,7 @@ class ActionExecutor:
             return ActionResult.invalid(
                 connector_id, f"error validating action params: {problem}", "user"
             )
+        self._registry.ensure_enabled(stored.connector_type_id)
         connector_type = self._registry.get(stored.connector_type_id)
         try:
             config, checked_secrets = connector_type.validate(

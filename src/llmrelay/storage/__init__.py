@@ -10,10 +10,17 @@ from llmrelay.storage.connectors import ConnectorRepository, StoredConnector
 from llmrelay.storage.crypto import SecretsCipher, key_id
 from llmrelay.storage.db import Database, describe_url, head_revision, normalise_url
 from llmrelay.storage.keys import key_file_path, load_or_create_key
+from llmrelay.storage.preconfigured import (
+    PreconfiguredConnector,
+    PreconfiguredConnectors,
+    preconfigured_connector,
+)
 
 __all__ = [
     "ConnectorRepository",
     "Database",
+    "PreconfiguredConnector",
+    "PreconfiguredConnectors",
     "SecretsCipher",
     "StoredConnector",
     "describe_url",
@@ -22,4 +29,5 @@ __all__ = [
     "key_id",
     "load_or_create_key",
     "normalise_url",
+    "preconfigured_connector",
 ]

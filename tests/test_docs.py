@@ -1,0 +1,222 @@
+"""The documentation covers what users can reach: every route, setting, command, option and field.
+
+Each test collects the names from the code itself, so adding a route, a setting, a CLI option or a
+connector field without documenting it fails here (DESIGN.md: docs are part of the change).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from pydantic import BaseModel
+from starlette.routing import Route
+
+from llmrelay.app import create_app
+from llmrelay.cli import main
+from llmrelay.connector_types.openai.schemas import CONFIG_ALTERNATIVES, SECRETS_ALTERNATIVES
+from llmrelay.connector_types.openai.service import OpenAIService
+from llmrelay.settings import ENVIRONMENT_VARIABLES, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+IMPLICIT_METHODS = frozenset({"HEAD"})
+"""Starlette adds HEAD to every GET route; the API page says so once."""
+
+README_COMMANDS = (
+    "make run    # install into .venv and start llmrelay on http://127.0.0.1:5601 "
+    "(SQLite under ./data)",
+    "make test   # install dev dependencies and run the whole test suite",
+)
+
+
+def read(relative: str) -> str:
+    return (DOCS / relative).read_text(encoding="utf-8")
+
+
+# --- what the code offers -------------------------------------------------------------------
+
+
+def api_routes() -> set[str]:
+    app = create_app(load_settings({}))  # the database is opened only by the lifespan
+    found = set()
+    for route in app.routes:
+        if isinstance(route, Route):
+            for method in set(route.methods or ()) - IMPLICIT_METHODS:
+                found.add(f"{method} {route.path}")
+    return found
+
+
+def setting_keys(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[str]:
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from setting_keys(annotation, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}"
+
+
+def cli_commands(
+    command: click.Command = main, path: str = "llmrelay"
+) -> Iterator[tuple[str, click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from cli_commands(sub, f"{path} {name}")
+
+
+def long_flags(command: click.Command) -> list[str]:
+    return [
+        opt
+        for param in command.params
+        if isinstance(param, click.Option)
+        for opt in param.opts
+        if opt.startswith("--")
+    ]
+
+
+def openai_fields() -> set[str]:
+    return {
+        name
+        for model in (*CONFIG_ALTERNATIVES, *SECRETS_ALTERNATIVES)
+        for name in model.model_fields
+    }
+
+
+# --- Markdown helpers -------------------------------------------------------------------------
+
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$", re.MULTILINE)
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def without_code_blocks(text: str) -> str:
+    return re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def section(text: str, title: str) -> str:
+    """The text under the heading ``title`` (compared without backticks) up to the next heading
+    of the same or a higher level."""
+    headings = list(HEADING.finditer(without_code_blocks(text)))
+    body = without_code_blocks(text)
+    for index, match in enumerate(headings):
+        if match.group(2).replace("`", "") == title:
+            level = len(match.group(1))
+            end = len(body)
+            for later in headings[index + 1 :]:
+                if len(later.group(1)) <= level:
+                    end = later.start()
+                    break
+            return body[match.end() : end]
+    raise AssertionError(f"no heading {title!r}")
+
+
+def github_anchor(title: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    plain = re.sub(r"[^\w\- ]", "", title.replace("`", "").lower())
+    return plain.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    seen: dict[str, int] = {}
+    found = set()
+    for match in HEADING.finditer(without_code_blocks(path.read_text(encoding="utf-8"))):
+        anchor = github_anchor(match.group(2))
+        count = seen.get(anchor, 0)
+        seen[anchor] = count + 1
+        found.add(anchor if count == 0 else f"{anchor}-{count}")
+    return found
+
+
+def markdown_files() -> list[Path]:
+    return [README, *sorted(DOCS.rglob("*.md"))]
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+def test_readme_starts_with_the_two_make_commands() -> None:
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("# ")
+    assert lines[1].startswith("```")
+    assert tuple(lines[2:4]) == README_COMMANDS
+    assert lines[4] == "```"
+
+
+@pytest.mark.parametrize("route", sorted(api_routes()))
+def test_every_route_is_documented(route: str) -> None:
+    assert f"`{route}`" in read("api.md"), f"{route} is missing from docs/api.md"
+
+
+def test_the_api_page_names_no_route_that_does_not_exist() -> None:
+    mentioned = set(re.findall(r"`((?:GET|POST|PUT|DELETE|PATCH) /api/[^`\s?]*)", read("api.md")))
+    assert mentioned - api_routes() == set()
+
+
+@pytest.mark.parametrize("key", list(setting_keys()))
+def test_every_setting_is_in_the_settings_table(key: str) -> None:
+    rows = [line for line in read("settings.md").splitlines() if line.startswith(f"| `{key}` |")]
+    assert rows, f"setting {key} has no row in docs/settings.md"
+
+
+@pytest.mark.parametrize(("variable", "path"), sorted(ENVIRONMENT_VARIABLES.items()))
+def test_every_environment_variable_is_on_its_settings_row(
+    variable: str, path: tuple[str, ...]
+) -> None:
+    key = ".".join(path)
+    rows = [line for line in read("settings.md").splitlines() if line.startswith(f"| `{key}` |")]
+    assert rows, f"setting {key} has no row in docs/settings.md"
+    assert f"`{variable}`" in rows[0], f"{variable} is not on the row of {key}"
+
+
+def test_the_settings_table_lists_no_unknown_setting() -> None:
+    documented = set(re.findall(r"^\| `([a-z_.]+)` \|", read("settings.md"), flags=re.MULTILINE))
+    assert documented - set(setting_keys()) == set()
+
+
+COMMANDS = dict(cli_commands())
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS))
+def test_every_command_has_a_section_naming_its_options(path: str) -> None:
+    text = section(read("cli.md"), path)
+    for flag in long_flags(COMMANDS[path]):
+        assert f"`{flag}" in text, f"{flag} of {path} is not documented under its heading"
+
+
+def test_the_cli_page_has_no_heading_for_a_command_that_does_not_exist() -> None:
+    known = set(COMMANDS)
+    headings = {
+        m.group(2).replace("`", "")
+        for m in HEADING.finditer(without_code_blocks(read("cli.md")))
+        if m.group(2).startswith("`llmrelay")
+    }
+    assert headings - known == set()
+
+
+@pytest.mark.parametrize("field", sorted(openai_fields()))
+def test_every_openai_config_and_secrets_field_is_documented(field: str) -> None:
+    text = read("connector_types/openai.md")
+    assert re.search(rf"^\| `{field}` \|", text, flags=re.MULTILINE), (
+        f"{field} has no table row in docs/connector_types/openai.md"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(OpenAIService.sub_actions))
+def test_every_sub_action_has_a_section(name: str) -> None:
+    assert section(read("connector_types/openai.md"), name).strip()
+
+
+@pytest.mark.parametrize("page", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_point_at_existing_files_and_headings(page: Path) -> None:
+    for target in LINK.findall(without_code_blocks(page.read_text(encoding="utf-8"))):
+        if re.match(r"^[a-z]+:", target):
+            continue  # http:, https:, mailto:
+        file_part, _, anchor = target.partition("#")
+        linked = (page.parent / file_part).resolve() if file_part else page
+        assert linked.exists(), f"{page.name} links to missing {target}"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(linked), f"{page.name} links to missing heading {target}"
