@@ -18,8 +18,9 @@ import uvicorn
 from llmrelay import __version__
 from llmrelay.app import create_app
 from llmrelay.cli.config import config
-from llmrelay.cli.connectors import connectors, run
-from llmrelay.cli.context import CliState
+from llmrelay.cli.connectors import connectors
+from llmrelay.cli.context import CliState, progress
+from llmrelay.cli.run import run
 from llmrelay.errors import LlmrelayError
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
@@ -100,8 +101,23 @@ def db_upgrade(state: CliState) -> None:
         async with open_services(settings, migrate=False) as services:
             await services.database.upgrade()
 
-    asyncio.run(upgrade())
+    async def upgrade_with_progress() -> None:
+        async with progress("applying migrations"):
+            await upgrade()
+
+    asyncio.run(upgrade_with_progress())
     click.echo("database is up to date")
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script, e.g. eval "$(llmrelay completion bash)"."""
+    from click.shell_completion import get_completion_class
+
+    completion_class = get_completion_class(shell)
+    assert completion_class is not None
+    click.echo(completion_class(main, {}, "llmrelay", "_LLMRELAY_COMPLETE").source())
 
 
 main.add_command(config)

@@ -1,0 +1,54 @@
+"""``llmrelay run``: any sub-action, plain or streamed, from a file, stdin or flags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from llmrelay.cli import main
+from tests.cli.conftest import create_connector
+from tests.upstream import Fail, UpstreamServer
+
+
+def test_run_prints_the_result(cli: CliRunner, upstream: UpstreamServer, tmp_path: Path) -> None:
+    cid = create_connector(cli, upstream)
+    body = tmp_path / "body.json"
+    body.write_text('{"messages":[{"role":"user","content":"Hello from the CLI"}]}')
+    result = cli.invoke(main, ["run", cid, "--body", str(body)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["status"] == "ok"
+    assert out["data"]["choices"][0]["message"]["content"] == "Hello! You said: Hello from the CLI"
+
+
+def test_run_reads_stdin_and_streams_tokens(cli: CliRunner, upstream: UpstreamServer) -> None:
+    cid = create_connector(cli, upstream)
+    body = '{"messages":[{"role":"user","content":"stream me"}]}'
+    result = cli.invoke(main, ["run", cid, "--body", "-", "--stream"], input=body)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "Hello! You said: stream me"
+
+
+def test_run_failure_exits_non_zero(cli: CliRunner, upstream: UpstreamServer) -> None:
+    cid = create_connector(cli, upstream)
+    upstream.queue(Fail(500, ""))
+    result = cli.invoke(main, ["run", cid, "--body", "-"], input='{"messages":[]}')
+    assert result.exit_code == 1
+    assert "Status code: 500" in result.stdout
+
+
+def test_run_any_sub_action_with_params(cli: CliRunner, upstream: UpstreamServer) -> None:
+    cid = create_connector(cli, upstream)
+    params = json.dumps({"messages": [{"role": "user", "content": "invoke me"}]})
+    result = cli.invoke(main, ["run", cid, "--sub-action", "invokeAI", "--params", params])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["data"]["message"] == "Hello! You said: invoke me"
+
+
+def test_run_needs_a_request(cli: CliRunner, upstream: UpstreamServer) -> None:
+    cid = create_connector(cli, upstream)
+    result = cli.invoke(main, ["run", cid])
+    assert result.exit_code == 2
+    assert "give the request with --body or --params" in result.output
