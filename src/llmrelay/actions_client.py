@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from llmrelay.connectors import ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
 from llmrelay.errors import BadRequestError
+from llmrelay.eventlog import EventLogQueries, ExecutionEvent, Source
 from llmrelay.execution import ActionExecutor, ActionResult
 from llmrelay.storage import (
     ConnectorRepository,
@@ -71,7 +72,9 @@ class ActionsClient:
         preconfigured: PreconfiguredConnectors,
         executor: ActionExecutor,
         policy: NetworkPolicy,
+        events: EventLogQueries,
     ) -> None:
+        self._events = events
         self._registry = registry
         self._connectors = connectors
         self._preconfigured = preconfigured
@@ -156,9 +159,20 @@ class ActionsClient:
             infos = [i for i in infos if feature_id in i.supported_feature_ids]
         return [(info, self._registry.is_enabled(info.id)) for info in infos]
 
-    async def execute(self, connector_id: str, params: Mapping[str, object]) -> ActionResult:
+    async def execute(
+        self, connector_id: str, params: Mapping[str, object], *, source: Source = "library"
+    ) -> ActionResult:
         """Run a sub-action; an unknown connector raises ``NotFoundError``, all else is a result.
 
         A streamed result holds an open upstream connection: the caller must iterate or close it.
+        ``source`` says who asked (``http_request``, ``cli``, ``library``) in the event log.
         """
-        return await self._executor.execute(connector_id, params)
+        return await self._executor.execute(connector_id, params, source=source)
+
+    async def recent_executions(
+        self, connector_id: str | None = None, limit: int = 20
+    ) -> list[ExecutionEvent]:
+        """Newest first; for one connector (which must exist) or for all."""
+        if connector_id is not None:
+            await self.get(connector_id)
+        return await self._events.recent(connector_id=connector_id, limit=limit)

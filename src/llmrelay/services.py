@@ -14,11 +14,13 @@ from llmrelay.actions_client import ActionsClient
 from llmrelay.connector_types.openai import OpenAIConnectorType
 from llmrelay.connectors import ConnectorTypeRegistry
 from llmrelay.errors import ConfigurationError, UserError
+from llmrelay.eventlog import EventLogQueries, EventLogWriter
 from llmrelay.execution import ActionExecutor
 from llmrelay.settings import Settings
 from llmrelay.storage import (
     ConnectorRepository,
     Database,
+    EventStore,
     PreconfiguredConnectors,
     SecretsCipher,
     load_or_create_key,
@@ -68,6 +70,7 @@ class Services:
     settings: Settings
     database: Database
     actions: ActionsClient
+    events: EventLogWriter
 
 
 @asynccontextmanager
@@ -87,8 +90,14 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 database, cipher, execution_cache_ttl_s=settings.database.execution_cache_ttl_s
             )
             http = OutboundHttp(pool, policy)
+            store = EventStore(database)
+            events = EventLogWriter(store)
             executor = ActionExecutor(
-                registry=registry, connectors=connectors, preconfigured=preconfigured, http=http
+                registry=registry,
+                connectors=connectors,
+                preconfigured=preconfigured,
+                http=http,
+                events=events,
             )
             actions = ActionsClient(
                 registry=registry,
@@ -96,8 +105,13 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 preconfigured=preconfigured,
                 executor=executor,
                 policy=policy,
+                events=EventLogQueries(store),
             )
+            events.start()
             logger.info("llmrelay uses the %s", database.description)
-            yield Services(settings=settings, database=database, actions=actions)
+            try:
+                yield Services(settings=settings, database=database, actions=actions, events=events)
+            finally:
+                await events.aclose()
     finally:
         await pool.aclose()

@@ -52,3 +52,27 @@ def test_run_needs_a_request(cli: CliRunner, upstream: UpstreamServer) -> None:
     result = cli.invoke(main, ["run", cid])
     assert result.exit_code == 2
     assert "give the request with --body or --params" in result.output
+
+
+def test_executions_lists_what_ran(cli: CliRunner, upstream: UpstreamServer) -> None:
+    cid = create_connector(cli, upstream)
+    cli.invoke(
+        main, ["run", cid, "--body", "-"], input='{"messages":[{"role":"user","content":"a b"}]}'
+    )
+    upstream.queue(Fail(500, ""))
+    cli.invoke(
+        main, ["run", cid, "--body", "-"], input='{"messages":[{"role":"user","content":"x"}]}'
+    )
+    table = cli.invoke(main, ["executions", "--connector", cid])
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:4] == ["TIME", "CONNECTOR", "SUB-ACTION", "OUTCOME"]
+    assert "failure" in lines[1]
+    assert "Status code: 500" in lines[1]
+    assert "success" in lines[2]
+    events = json.loads(cli.invoke(main, ["executions", "--json"]).stdout)
+    usage = events[1]["kibana"]["action"]["execution"]["gen_ai"]["usage"]
+    assert usage["total_tokens"] == 7  # "a b": 2 prompt words + 5 answer words
+    assert events[1]["kibana"]["action"]["execution"]["source"] == "cli"
+    unknown = cli.invoke(main, ["executions", "--connector", "nope"])
+    assert unknown.exit_code == 1

@@ -104,7 +104,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -
         assert await db.current_revision() is None
         await db.upgrade()
         await db.upgrade()
-        assert await db.current_revision() == head_revision() == "0001"
+        assert await db.current_revision() == head_revision() == "0002"
         async with db.connect() as connection:
             schema = await connection.run_sync(_schema)
 
@@ -155,7 +155,7 @@ async def test_two_databases_in_one_process_are_independent(tmp_path: Path) -> N
         Database(f"sqlite:///{tmp_path / 'two.db'}") as two,
     ):
         await one.upgrade()
-        assert await one.current_revision() == "0001"
+        assert await one.current_revision() == head_revision()
         assert await two.current_revision() is None
 
 

@@ -68,7 +68,9 @@ async def list_connector_types(request: Request) -> JSONResponse:
 
 async def execute_connector(request: Request) -> Response:
     body = parse_body(ExecuteBody, await read_json(request))
-    result = await actions_of(request).execute(request.path_params["connector_id"], body.params)
+    result = await actions_of(request).execute(
+        request.path_params["connector_id"], body.params, source="http_request"
+    )
     if result.stream is not None:
         return ByteStreamResponse(result.stream)
     return JSONResponse(result.to_wire())

@@ -20,6 +20,7 @@ from llmrelay.app import create_app
 from llmrelay.cli.config import config
 from llmrelay.cli.connectors import connectors
 from llmrelay.cli.context import CliState, progress
+from llmrelay.cli.executions import executions
 from llmrelay.cli.run import run
 from llmrelay.errors import LlmrelayError
 from llmrelay.services import open_services
@@ -121,5 +122,6 @@ def completion(shell: str) -> None:
 
 
 main.add_command(config)
+main.add_command(executions)
 main.add_command(connectors)
 main.add_command(run)

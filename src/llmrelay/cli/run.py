@@ -94,8 +94,8 @@ def run(
         sub_params["body"] = _asking_for_stream(body) if stream else body
     elif not sub_params:
         raise click.UsageError("give the request with --body or --params")
-    if stream:
-        sub_params["stream"] = True
+    if stream and (sub_action or "stream") == "stream":
+        sub_params["stream"] = True  # the stream sub-action's own flag; invokeStream has none
     params = {
         "subAction": sub_action or ("stream" if stream else "run"),
         "subActionParams": sub_params,
@@ -103,7 +103,7 @@ def run(
 
     async def execute(actions: ActionsClient) -> ActionResult:
         async with progress(f"waiting for {connector_id}"):
-            result = await actions.execute(connector_id, params)
+            result = await actions.execute(connector_id, params, source="cli")
         if result.stream is not None:
             await _print_stream(result)
         return result

@@ -14,6 +14,12 @@ from llmrelay.connectors.connector_type import (
     sub_action,
 )
 from llmrelay.connectors.registry import ConnectorTypeRegistry
+from llmrelay.connectors.usage import (
+    ExecutionDetails,
+    StreamObserver,
+    TokenUsage,
+    usage_from_json,
+)
 
 __all__ = [
     "ByteStream",
@@ -21,9 +27,13 @@ __all__ = [
     "ConnectorType",
     "ConnectorTypeInfo",
     "ConnectorTypeRegistry",
+    "ExecutionDetails",
     "JsonObject",
+    "StreamObserver",
     "SubAction",
     "SubActionResult",
     "SubActionService",
+    "TokenUsage",
     "sub_action",
+    "usage_from_json",
 ]

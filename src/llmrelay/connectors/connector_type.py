@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
+from llmrelay.connectors.usage import ExecutionDetails, StreamObserver
 from llmrelay.errors import BadRequestError
 from llmrelay.transport import NetworkPolicy, OutboundHttp
 
@@ -132,6 +133,22 @@ class ConnectorType(ABC):
 
     def sub_actions(self) -> Mapping[str, SubAction]:
         return self.service_class.sub_actions
+
+    def details(
+        self,
+        config: Mapping[str, object],
+        sub_action: str,
+        params: BaseModel,
+        data: JsonObject | None,
+    ) -> ExecutionDetails:
+        """Provider, model and usage of a finished (non-streamed) run; empty by default."""
+        return ExecutionDetails()
+
+    def stream_observer(
+        self, config: Mapping[str, object], sub_action: str, params: BaseModel
+    ) -> StreamObserver | None:
+        """Something that learns usage from a relayed stream; None when the type has nothing."""
+        return None
 
     def create_service(self, context: ConnectorContext) -> SubActionService:
         return self.service_class(context)

@@ -1,18 +1,31 @@
-"""Run a connector: load it, validate params, config and secrets, dispatch the sub-action.
+"""Run a connector: load it, validate params, config and secrets, dispatch, log the event.
 
 The order of checks and their messages are Kibana's ``action_executor.ts`` and sub-action
-``executor.ts``, because callers branch on them (``errorSource``, ``retry``).
+``executor.ts``, because callers branch on them (``errorSource``, ``retry``). Every execution of
+a connector that exists leaves an event, validation failures included (Kibana writes none for
+those; seeing why a call failed is the point of the log).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from llmrelay.connectors import ConnectorContext, ConnectorType, ConnectorTypeRegistry
+from llmrelay.connectors import (
+    ConnectorContext,
+    ConnectorType,
+    ConnectorTypeRegistry,
+    ExecutionDetails,
+    StreamObserver,
+)
 from llmrelay.connectors.schema import first_error, js_type
 from llmrelay.errors import BadRequestError, TransportError, UpstreamError
+from llmrelay.eventlog import EventLogWriter, Source
+from llmrelay.execution.recording import Recorder
 from llmrelay.execution.results import ActionResult, ErrorSource
 from llmrelay.storage import ConnectorRepository, PreconfiguredConnectors, StoredConnector
 from llmrelay.transport import OutboundHttp
@@ -29,6 +42,13 @@ def _params_error(params: Mapping[str, object]) -> str | None:
     return None
 
 
+@dataclass
+class _Run:
+    result: ActionResult
+    details: ExecutionDetails = field(default_factory=ExecutionDetails)
+    observer: StreamObserver | None = None
+
+
 class ActionExecutor:
     def __init__(
         self,
@@ -37,38 +57,57 @@ class ActionExecutor:
         connectors: ConnectorRepository,
         preconfigured: PreconfiguredConnectors,
         http: OutboundHttp,
+        events: EventLogWriter,
     ) -> None:
         self._registry = registry
         self._connectors = connectors
         self._preconfigured = preconfigured
         self._http = http
+        self._events = events
 
-    async def execute(self, connector_id: str, params: Mapping[str, object]) -> ActionResult:
+    async def execute(
+        self,
+        connector_id: str,
+        params: Mapping[str, object],
+        *,
+        source: Source = "library",
+        user_name: str | None = None,
+    ) -> ActionResult:
         """Raises ``NotFoundError`` for an unknown connector and ``ForbiddenError`` for a type
-        that is not enabled; every other failure is a result."""
+        that is not enabled; every other failure is a result (and an event)."""
         declared = self._preconfigured.get(connector_id)
         if declared is not None:
-            return await self.execute_loaded(declared.connector, declared.secrets, params)
-        stored, secrets = await self._connectors.load_for_execution(connector_id)
-        return await self.execute_loaded(stored, secrets, params)
+            stored, secrets = declared.connector, declared.secrets
+        else:
+            stored, secrets = await self._connectors.load_for_execution(connector_id)
+        self._registry.ensure_enabled(stored.connector_type_id)
+        recorder = Recorder(
+            self._events,
+            stored,
+            params.get("subAction") if isinstance(params.get("subAction"), str) else None,
+            source=source,
+            user_name=user_name,
+            started_at=datetime.now(UTC),
+            started_ns=time.perf_counter_ns(),
+        )
+        run = await self._run(stored, secrets, params)
+        return recorder.finish(run.result, run.details, run.observer)
 
-    async def execute_loaded(
+    async def _run(
         self, stored: StoredConnector, secrets: Mapping[str, str], params: Mapping[str, object]
-    ) -> ActionResult:
+    ) -> _Run:
         connector_id = stored.id
         problem = _params_error(params)
         if problem:
-            return ActionResult.invalid(
-                connector_id, f"error validating action params: {problem}", "user"
-            )
-        self._registry.ensure_enabled(stored.connector_type_id)
+            message = f"error validating action params: {problem}"
+            return _Run(ActionResult.invalid(connector_id, message, "user"))
         connector_type = self._registry.get(stored.connector_type_id)
         try:
             config, checked_secrets = connector_type.validate(
                 stored.config, dict(secrets), self._http.policy
             )
         except BadRequestError as exc:
-            return ActionResult.invalid(connector_id, exc.message, "framework")
+            return _Run(ActionResult.invalid(connector_id, exc.message, "framework"))
         context = ConnectorContext(
             connector_id=connector_id,
             connector_name=stored.name,
@@ -80,31 +119,41 @@ class ActionExecutor:
 
     async def _dispatch(
         self, connector_type: ConnectorType, context: ConnectorContext, params: Mapping[str, object]
-    ) -> ActionResult:
+    ) -> _Run:
         connector_id = context.connector_id
         name = str(params["subAction"])
         sub = connector_type.sub_actions().get(name)
         if sub is None:
             info = connector_type.info
-            return ActionResult.failed(
-                connector_id,
-                f'Sub action "{name}" is not registered. Connector id: {connector_id}. '
-                f"Connector name: {info.name}. Connector type: {info.id}",
-                "framework",
+            return _Run(
+                ActionResult.failed(
+                    connector_id,
+                    f'Sub action "{name}" is not registered. Connector id: {connector_id}. '
+                    f"Connector name: {info.name}. Connector type: {info.id}",
+                    "framework",
+                )
             )
         try:
             sub_params = sub.params.model_validate(params.get("subActionParams") or {})
         except ValidationError as exc:
             detail = first_error(sub.params, exc)
-            return ActionResult.failed(
-                connector_id, f"Request validation failed (Error: {detail})", "user"
-            )
+            message = f"Request validation failed (Error: {detail})"
+            return _Run(ActionResult.failed(connector_id, message, "user"))
         service = connector_type.create_service(context)
         try:
             data = await service.call(sub, sub_params)
-        except UpstreamError as exc:
-            source: ErrorSource = "user" if exc.user_caused else "framework"
-            return ActionResult.failed(connector_id, exc.message, source, exc.retry_after_s)
-        except TransportError as exc:
-            return ActionResult.failed(connector_id, exc.message, "framework")
-        return ActionResult.ok(connector_id, data)
+        except (UpstreamError, TransportError) as exc:
+            source: ErrorSource = (
+                "user" if isinstance(exc, UpstreamError) and exc.user_caused else "framework"
+            )
+            retry_after = exc.retry_after_s if isinstance(exc, UpstreamError) else None
+            details = connector_type.details(context.config, name, sub_params, None)
+            return _Run(
+                ActionResult.failed(connector_id, exc.message, source, retry_after), details
+            )
+        result = ActionResult.ok(connector_id, data)
+        if result.stream is not None:
+            observer = connector_type.stream_observer(context.config, name, sub_params)
+            details = connector_type.details(context.config, name, sub_params, None)
+            return _Run(result, details, observer)
+        return _Run(result, connector_type.details(context.config, name, sub_params, result.data))

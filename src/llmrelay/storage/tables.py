@@ -21,7 +21,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Dialect, Index, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.types import TypeDecorator
 
 CONNECTOR_ID_MAX_LENGTH = 255
@@ -78,3 +90,34 @@ connectors = Table(
     Index("ix_connectors_name", "name"),
 )
 """One row per stored connector (Kibana's ``action`` saved object)."""
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("timestamp", UtcDateTime, nullable=False),
+    Column("end", UtcDateTime, nullable=False),
+    Column("duration_ns", BigInteger, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("connector_id", String(CONNECTOR_ID_MAX_LENGTH), nullable=False),
+    Column("connector_name", String, nullable=False),
+    Column("connector_type_id", String(CONNECTOR_ID_MAX_LENGTH), nullable=False),
+    Column("sub_action", String(64), nullable=True),
+    Column("provider", String(64), nullable=True),
+    Column("model", String, nullable=True),
+    Column("source", String(32), nullable=False),
+    Column("user_name", String, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("error_message", Text, nullable=True),
+    Column("prompt_tokens", Integer, nullable=True),
+    Column("completion_tokens", Integer, nullable=True),
+    Column("total_tokens", Integer, nullable=True),
+    Column("usage_estimated", Boolean, nullable=True),
+    Index("ix_events_connector_id_timestamp", "connector_id", "timestamp"),
+    Index("ix_events_timestamp", "timestamp"),
+)
+"""One row per execution (Kibana's ``execute`` event-log document, flattened).
+
+Token counts are NULL when unknown, never 0; ``usage_estimated`` says whether they were counted
+by llmrelay rather than reported by the provider."""

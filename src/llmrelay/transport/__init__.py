@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llmrelay.transport.clients import HttpClientPool, HttpResponse, HttpStream, OutboundHttp
 from llmrelay.transport.policy import NetworkPolicy
-from llmrelay.transport.sse import SSEEvent, iter_sse_events
+from llmrelay.transport.sse import SSEDecoder, SSEEvent, iter_sse_events
 
 __all__ = [
     "HttpClientPool",
@@ -12,6 +12,7 @@ __all__ = [
     "HttpStream",
     "NetworkPolicy",
     "OutboundHttp",
+    "SSEDecoder",
     "SSEEvent",
     "iter_sse_events",
 ]

@@ -6,7 +6,7 @@ Relaying never re-frames: bytes go to the caller unchanged. This only *reads* a 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,26 +15,42 @@ class SSEEvent:
     data: str
 
 
-async def iter_sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
-    """Events per the WHATWG rules (LF or CRLF line ends): a blank line ends an event."""
-    buffer = ""
-    event, data = "message", list[str]()
-    async for chunk in chunks:
-        buffer += chunk.decode("utf-8", errors="replace")
-        *lines, buffer = buffer.split("\n")
+@dataclass
+class SSEDecoder:
+    """Incremental decoder per the WHATWG rules (LF or CRLF line ends).
+
+    Feed it chunks cut anywhere; a blank line ends an event. An event cut off before its blank
+    line is never returned, as the standard says.
+    """
+
+    _buffer: str = ""
+    _event: str = "message"
+    _data: list[str] = field(default_factory=list)
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        self._buffer += chunk.decode("utf-8", errors="replace")
+        *lines, self._buffer = self._buffer.split("\n")
+        events = []
         for raw_line in lines:
             line = raw_line.removesuffix("\r")
             if not line:
-                if data:
-                    yield SSEEvent(event, "\n".join(data))
-                event, data = "message", []
+                if self._data:
+                    events.append(SSEEvent(self._event, "\n".join(self._data)))
+                self._event, self._data = "message", []
                 continue
             if line.startswith(":"):
                 continue
             name, _, value = line.partition(":")
             value = value.removeprefix(" ")
             if name == "data":
-                data.append(value)
+                self._data.append(value)
             elif name == "event":
-                event = value
-    # An event cut off before its blank line is discarded, as the SSE standard says.
+                self._event = value
+        return events
+
+
+async def iter_sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        for event in decoder.feed(chunk):
+            yield event

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
 from llmrelay.connector_types.openai.schemas import (
     CONFIG_ALTERNATIVES,
     DEFAULT_MODEL,
     SECRETS_ALTERNATIVES,
 )
 from llmrelay.connector_types.openai.service import OpenAIService
+from llmrelay.connector_types.openai.usage import UsageFromStream, answer_details
 from llmrelay.connector_types.openai.validation import validate_api_url, validate_secret_rules
-from llmrelay.connectors import ConnectorType, ConnectorTypeInfo, JsonObject
+from llmrelay.connectors import (
+    ConnectorType,
+    ConnectorTypeInfo,
+    ExecutionDetails,
+    JsonObject,
+    StreamObserver,
+)
 from llmrelay.connectors.schema import validate_one_of
 from llmrelay.transport import NetworkPolicy
 
@@ -41,3 +52,17 @@ class OpenAIConnectorType(ConnectorType):
         }
         validate_secret_rules(cleaned)
         return cleaned
+
+    def details(
+        self,
+        config: Mapping[str, object],
+        sub_action: str,
+        params: BaseModel,
+        data: JsonObject | None,
+    ) -> ExecutionDetails:
+        return answer_details(config, params, data)
+
+    def stream_observer(
+        self, config: Mapping[str, object], sub_action: str, params: BaseModel
+    ) -> StreamObserver | None:
+        return UsageFromStream(config, params)

@@ -1,0 +1,9 @@
+"""The event log: one event per execution, written in the background, read by the CLI and API."""
+
+from __future__ import annotations
+
+from llmrelay.eventlog.events import ExecutionEvent, Outcome, Source
+from llmrelay.eventlog.queries import EventLogQueries
+from llmrelay.eventlog.writer import EventLogWriter
+
+__all__ = ["EventLogQueries", "EventLogWriter", "ExecutionEvent", "Outcome", "Source"]

@@ -1,0 +1,76 @@
+"""The event an execution leaves behind: Kibana's ``execute`` event-log document, in spirit.
+
+Field names follow Kibana's ECS paths where they exist (``event.outcome``, ``event.duration`` in
+nanoseconds, ``kibana.action.execution.gen_ai.usage``), so a reader of Kibana's docs finds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+Outcome = Literal["success", "failure"]
+Source = Literal["http_request", "cli", "library"]
+
+
+@dataclass(frozen=True)
+class ExecutionEvent:
+    id: str
+    timestamp: datetime
+    end: datetime
+    duration_ns: int
+    outcome: Outcome
+    connector_id: str
+    connector_name: str
+    connector_type_id: str
+    sub_action: str | None
+    source: Source
+    message: str
+    """Kibana's ``action executed: .gen-ai:<id>: <name>`` / ``action execution failure: ...``."""
+    provider: str | None = None
+    model: str | None = None
+    user_name: str | None = None
+    error_message: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    usage_estimated: bool | None = None
+    action: str = "execute"
+
+    def to_wire(self) -> dict[str, object]:
+        """The event as the API and the CLI show it (ECS-like nesting)."""
+        return {
+            "@timestamp": self.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "event": {
+                "action": self.action,
+                "outcome": self.outcome,
+                "duration": self.duration_ns,
+                "end": self.end.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            },
+            "message": self.message,
+            "error": {"message": self.error_message} if self.error_message else None,
+            "user": {"name": self.user_name} if self.user_name else None,
+            "kibana": {
+                "action": {
+                    "id": self.connector_id,
+                    "name": self.connector_name,
+                    "type_id": self.connector_type_id,
+                    "execution": {
+                        "uuid": self.id,
+                        "source": self.source,
+                        "sub_action": self.sub_action,
+                        "gen_ai": {
+                            "provider": self.provider,
+                            "model": self.model,
+                            "usage": {
+                                "prompt_tokens": self.prompt_tokens,
+                                "completion_tokens": self.completion_tokens,
+                                "total_tokens": self.total_tokens,
+                                "estimated": self.usage_estimated,
+                            },
+                        },
+                    },
+                }
+            },
+        }

@@ -1,0 +1,132 @@
+"""Turning one execution into its event, now or (for a stream) when the stream is over."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+
+from llmrelay.connectors import ByteStream, ExecutionDetails, StreamObserver
+from llmrelay.errors import LlmrelayError
+from llmrelay.eventlog import EventLogWriter, ExecutionEvent, Source
+from llmrelay.execution.results import ActionResult
+from llmrelay.storage import StoredConnector
+
+ABANDONED = "the caller closed the stream before it ended"
+
+
+def _error_message(result: ActionResult) -> str | None:
+    """Kibana's ``error.message``: ``<message>: <service_message>; retry: true``."""
+    if result.status == "ok":
+        return None
+    text = result.message or ""
+    if result.service_message:
+        text += f": {result.service_message}"
+    if isinstance(result.retry, datetime):
+        text += f"; retry at {result.retry.isoformat()}"
+    elif result.retry:
+        text += "; retry: true"
+    return text
+
+
+class Recorder:
+    def __init__(
+        self,
+        events: EventLogWriter,
+        stored: StoredConnector,
+        sub_action: object,
+        *,
+        source: Source,
+        user_name: str | None,
+        started_at: datetime,
+        started_ns: int,
+    ) -> None:
+        self._events = events
+        self._stored = stored
+        self._sub_action = sub_action if isinstance(sub_action, str) else None
+        self._source = source
+        self._user_name = user_name
+        self._started_at = started_at
+        self._started_ns = started_ns
+
+    def finish(
+        self, result: ActionResult, details: ExecutionDetails, observer: StreamObserver | None
+    ) -> ActionResult:
+        """Record now, or hand back a stream that records itself once it is over."""
+        if result.stream is None:
+            self._record(result.status == "ok", _error_message(result), details)
+            return result
+        return dataclasses.replace(result, stream=self._observed(result.stream, details, observer))
+
+    def _observed(
+        self, stream: ByteStream, details: ExecutionDetails, observer: StreamObserver | None
+    ) -> ByteStream:
+        recorded = False
+        error: str | None = ABANDONED
+
+        def record() -> None:
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
+            seen = observer.details() if observer is not None else details
+            merged = dataclasses.replace(
+                details, model=seen.model or details.model, usage=seen.usage or details.usage
+            )
+            self._record(error is None or error == ABANDONED, error, merged)
+
+        async def chunks() -> AsyncGenerator[bytes, None]:
+            nonlocal error
+            try:
+                async for chunk in stream.chunks:
+                    if observer is not None:
+                        observer.feed(chunk)
+                    yield chunk
+                error = None
+            except LlmrelayError as exc:
+                error = str(exc)
+                raise
+            finally:
+                record()
+
+        relayed = chunks()
+
+        async def aclose() -> None:
+            try:
+                await relayed.aclose()
+                await stream.aclose()
+            finally:
+                record()
+
+        return ByteStream(chunks=relayed, aclose=aclose, media_type=stream.media_type)
+
+    def _record(self, success: bool, error: str | None, details: ExecutionDetails) -> None:
+        stored = self._stored
+        ended_at = datetime.now(UTC)
+        verb = "action executed" if success else "action execution failure"
+        usage = details.usage
+        self._events.record(
+            ExecutionEvent(
+                id=str(uuid.uuid4()),
+                timestamp=self._started_at,
+                end=ended_at,
+                duration_ns=time.perf_counter_ns() - self._started_ns,
+                outcome="success" if success else "failure",
+                connector_id=stored.id,
+                connector_name=stored.name,
+                connector_type_id=stored.connector_type_id,
+                sub_action=self._sub_action,
+                source=self._source,
+                message=f"{verb}: {stored.connector_type_id}:{stored.id}: {stored.name}",
+                provider=details.provider,
+                model=details.model,
+                user_name=self._user_name,
+                error_message=error,
+                prompt_tokens=usage.prompt_tokens if usage else None,
+                completion_tokens=usage.completion_tokens if usage else None,
+                total_tokens=usage.total_tokens if usage else None,
+                usage_estimated=usage.estimated if usage else None,
+            )
+        )

@@ -1,0 +1,131 @@
+"""Every execution leaves an event: outcome, duration, model, tokens, and why it failed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from starlette.applications import Starlette
+
+from llmrelay.app import create_app
+from llmrelay.eventlog import ExecutionEvent
+from llmrelay.services import open_services
+from llmrelay.settings import Settings
+from tests.conftest import UPSTREAM_KEY
+from tests.live import serve_in_thread
+from tests.upstream import Fail, Respond, StreamDelay, UpstreamServer
+
+BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"count my tokens"}]}'
+
+
+async def create(client: httpx.AsyncClient, url: str, provider: str = "OpenAI") -> str:
+    config: dict[str, object] = {"apiProvider": provider, "apiUrl": url}
+    if provider == "Other":
+        config["defaultModel"] = "local-model"
+    response = await client.post(
+        "/api/actions/connector",
+        json={
+            "name": "logged",
+            "connector_type_id": ".gen-ai",
+            "config": config,
+            "secrets": {"apiKey": UPSTREAM_KEY},
+        },
+    )
+    connector_id: str = response.json()["id"]
+    return connector_id
+
+
+async def events_of(app: Starlette, connector_id: str) -> list[ExecutionEvent]:
+    services = app.state.services
+    await services.events.flush()
+    found: list[ExecutionEvent] = await services.actions.recent_executions(connector_id)
+    return found
+
+
+async def test_a_run_records_provider_usage(
+    app: Starlette, client: httpx.AsyncClient, upstream: UpstreamServer
+) -> None:
+    cid = await create(client, upstream.chat_completions_url)
+    run = {"params": {"subAction": "run", "subActionParams": {"body": BODY}}}
+    await client.post(f"/api/actions/connector/{cid}/_execute", json=run)
+    [event] = await events_of(app, cid)
+    assert (event.outcome, event.sub_action, event.source) == ("success", "run", "http_request")
+    assert (event.provider, event.model) == ("OpenAI", "gpt-4o-mini")
+    assert (event.prompt_tokens, event.completion_tokens) == (3, 6)
+    assert event.total_tokens == 9
+    assert event.usage_estimated is False
+    assert event.message == f"action executed: .gen-ai:{cid}: logged"
+    assert event.duration_ns > 0
+
+
+async def test_failures_say_why(
+    app: Starlette, client: httpx.AsyncClient, upstream: UpstreamServer
+) -> None:
+    cid = await create(client, upstream.chat_completions_url)
+    upstream.queue(Fail(500, ""))
+    run = {"params": {"subAction": "run", "subActionParams": {"body": BODY}}}
+    await client.post(f"/api/actions/connector/{cid}/_execute", json=run)
+    await client.post(f"/api/actions/connector/{cid}/_execute", json={"params": {}})
+    invalid, failed = await events_of(app, cid)
+    assert failed.outcome == "failure"
+    assert failed.error_message == (
+        "an error occurred while running the action: Status code: 500. "
+        "Message: API Error: Internal Server Error; retry: true"
+    )
+    assert failed.total_tokens is None
+    assert invalid.outcome == "failure"
+    assert invalid.error_message is not None
+    assert invalid.error_message.startswith("error validating action params: [subAction]")
+
+
+async def test_usage_that_is_not_numbers_is_unknown_not_zero(
+    app: Starlette, client: httpx.AsyncClient, upstream: UpstreamServer
+) -> None:
+    cid = await create(client, upstream.chat_completions_url, provider="Other")
+    answer = {
+        "choices": [{"message": {"role": "assistant", "content": "hi"}}],
+        "usage": {"prompt_tokens": "many", "completion_tokens": 2, "total_tokens": None},
+    }
+    upstream.queue(Respond(answer))
+    run = {"params": {"subAction": "run", "subActionParams": {"body": BODY}}}
+    result = (await client.post(f"/api/actions/connector/{cid}/_execute", json=run)).json()
+    [event] = await events_of(app, cid)
+    assert result["status"] == "error"  # Kibana's response validation wants numbers
+    assert event.prompt_tokens is None
+
+
+async def test_a_stream_is_recorded_when_it_ends_with_its_usage(
+    settings: Settings, upstream: UpstreamServer
+) -> None:
+    stream = {"params": {"subAction": "stream", "subActionParams": {"body": BODY, "stream": True}}}
+    with serve_in_thread(create_app(settings)) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, headers={"kbn-xsrf": "1"}) as client:
+            cid = await create(client, upstream.azure_url("gpt4o"), provider="Azure OpenAI")
+            response = await client.post(f"/api/actions/connector/{cid}/_execute", json=stream)
+            assert "[DONE]" in response.text
+            upstream.queue(StreamDelay(0.3))
+            async with client.stream(
+                "POST", f"/api/actions/connector/{cid}/_execute", json=stream
+            ) as abandoned:
+                async for _ in abandoned.aiter_raw():
+                    break
+            assert await upstream.wait_for_disconnects_async(1)
+            recorded = await events_written_by_the_server(settings, cid, count=2)
+    whole = next(e for e in recorded if e.error_message is None)
+    left = next(e for e in recorded if e.error_message is not None)
+    assert (whole.outcome, whole.model, whole.total_tokens) == ("success", "gpt4o", 9)
+    assert left.error_message == "the caller closed the stream before it ended"
+    assert left.total_tokens is None
+
+
+async def events_written_by_the_server(
+    settings: Settings, connector_id: str, count: int
+) -> list[ExecutionEvent]:
+    """The server writes events on its own loop; read them from the database it shares."""
+    async with open_services(settings) as services:
+        for _ in range(100):
+            found = await services.actions.recent_executions(connector_id)
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"the server wrote fewer than {count} events")
