@@ -12,6 +12,8 @@ and what went wrong.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +35,7 @@ MIGRATIONS_PATH = Path(__file__).with_name("migrations")
 """Alembic's script directory; shipped as package data, so no ``alembic.ini`` is needed."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WAL_SWITCH_ATTEMPTS = 100
 """How long a SQLite writer waits for another process's write lock before giving up."""
 
 MIGRATION_LOCK_KEY = int.from_bytes(b"llmrelay", "big")
@@ -247,10 +250,30 @@ def _configure_sqlite_connection(dbapi_connection: Any, connection_record: objec
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """WAL once per database file; tolerate a concurrent starter holding the lock.
+
+    Changing the journal mode needs an exclusive lock, and SQLite may refuse it at once
+    ("database is locked") without consulting the busy timeout, which two instances starting
+    together on a new file hit about one time in twenty.
+    """
+    for attempt in range(WAL_SWITCH_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_SWITCH_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05)
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
