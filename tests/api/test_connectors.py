@@ -422,3 +422,23 @@ async def test_oversized_chunked_body_without_length_is_a_413(client: httpx.Asyn
     )
     assert response.status_code == 413
     assert await connector_count(client) == 0
+
+
+@pytest.mark.parametrize(
+    ("config", "line"),
+    [
+        (
+            {"apiProvider": "OpenAI", "apiUrl": OPENAI_URL, "temperature": "hot"},
+            "- [1.temperature]: expected value of type [number] but got [string]",
+        ),
+        (
+            {"apiProvider": "OpenAI", "apiUrl": OPENAI_URL, "headers": {"X-Team": 7}},
+            "- [1.headers.X-Team]: expected value of type [string] but got [number]",
+        ),
+    ],
+)
+async def test_nested_and_numeric_fields_are_named_as_written(
+    client: httpx.AsyncClient, config: dict[str, object], line: str
+) -> None:
+    response = await client.post("/api/actions/connector", json={**openai_body(), "config": config})
+    assert line in response.json()["message"].splitlines()

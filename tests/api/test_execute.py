@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -395,3 +395,27 @@ async def test_a_host_no_longer_allowed_is_refused_before_any_byte_leaves(
         'error validating url: target url "http://127.0.0.1:'
     )
     assert upstream.requests == []
+
+
+async def test_invoke_ai_message_errors_name_the_nested_field(
+    client: httpx.AsyncClient, upstream: UpstreamServer
+) -> None:
+    cid = await make_connector(client, openai_url(upstream))
+    result = await execute(client, cid, "invokeAI", messages=[{"role": "user"}])
+    assert result["service_message"] == (
+        "Request validation failed (Error: [messages.0.content]: expected value of type "
+        "[string] but got [undefined])"
+    )
+
+
+async def test_retry_after_as_an_http_date(
+    client: httpx.AsyncClient, upstream: UpstreamServer
+) -> None:
+    from email.utils import format_datetime
+
+    cid = await make_connector(client, openai_url(upstream))
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30)
+    upstream.queue(Fail(503, headers={"Retry-After": format_datetime(later, usegmt=True)}))
+    result = await execute(client, cid, "run", body=HELLO)
+    retry_at = datetime.fromisoformat(str(result["retry"]).replace("Z", "+00:00"))
+    assert abs((retry_at - later).total_seconds()) <= 2

@@ -104,3 +104,16 @@ def test_errors_name_the_file_and_the_key_as_written(
         load_settings({}, config_file=path)
     assert str(raised.value).startswith(str(path))
     assert expected in str(raised.value)
+
+
+def test_dots_inside_headers_are_part_of_the_name(tmp_path: Path) -> None:
+    text = (
+        "xpack.actions.preconfigured.p1.name: P1\n"
+        "xpack.actions.preconfigured.p1.actionTypeId: .gen-ai\n"
+        "xpack.actions.preconfigured.p1.config:\n"
+        "  headers:\n"
+        "    X.Custom.Header: yes-please\n"
+    )
+    settings = load_settings({}, config_file=write(tmp_path, text))
+    headers = settings.actions.preconfigured["p1"].config["headers"]
+    assert headers == {"X.Custom.Header": "yes-please"}

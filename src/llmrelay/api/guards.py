@@ -18,7 +18,8 @@ XSRF_HEADERS = (b"kbn-xsrf", b"kbn-version")
 
 async def _send_error(send: Send, status: int, message: str) -> None:
     body = json.dumps(
-        {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
+        {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message},
+        separators=(",", ":"),
     ).encode()
     await send(
         {

@@ -48,17 +48,44 @@ def js_type(value: object) -> str:
     return type(value).__name__
 
 
-def _annotation_at(model: type[BaseModel], loc: Sequence[int | str]) -> Any:
-    field = model.model_fields.get(str(loc[0])) if len(loc) == 1 else None
-    if field is None:
-        return None
-    annotation = field.annotation
+def _without_none(annotation: Any) -> Any:
     if get_origin(annotation) in (Union, types.UnionType):
         options = [a for a in get_args(annotation) if a is not type(None)]
         if options and all(a in (int, float) for a in options):
             return float
-        annotation = options[0] if len(options) == 1 else annotation
+        if len(options) == 1:
+            return options[0]
     return annotation
+
+
+def _tag(member: Any) -> str:
+    """The name pydantic puts in an error location for a union member (``int``, ``str``...)."""
+    return getattr(member, "__name__", str(member))
+
+
+def _walk(model: type[BaseModel], loc: Sequence[int | str]) -> tuple[list[int | str], Any]:
+    """The location as config-schema shows it (no union tags) and the annotation found there."""
+    shown: list[int | str] = []
+    annotation: Any = model
+    for part in loc:
+        if get_origin(annotation) in (Union, types.UnionType) and isinstance(part, str):
+            members = {_tag(m): m for m in get_args(annotation)}
+            if part in members:  # a union member's tag: not a key the user wrote
+                annotation = members[part]
+                continue
+        current = _without_none(annotation)
+        origin = get_origin(current)
+        shown.append(part)
+        if isinstance(part, int):
+            annotation = get_args(current)[0] if origin in (list, tuple) else None
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part)
+            annotation = field.annotation if field is not None else None
+        elif origin is dict:
+            annotation = get_args(current)[1]
+        else:
+            annotation = None
+    return shown, _without_none(annotation)
 
 
 def _type_name(annotation: Any) -> str:
@@ -77,8 +104,7 @@ def _type_name(annotation: Any) -> str:
 def describe_error(model: type[BaseModel], error: ErrorDetails) -> str:
     """One pydantic error as config-schema's sentence (without the ``[key]:`` prefix)."""
     kind = error["type"]
-    loc = error["loc"]
-    annotation = _annotation_at(model, loc)
+    _, annotation = _walk(model, error["loc"])
     if kind == "missing":
         if get_origin(annotation) is Literal:
             return "expected at least one defined value but got [undefined]"
@@ -109,7 +135,8 @@ def first_error(model: type[BaseModel], exc: ValidationError, prefix: str = "") 
         e for e in errors if e["type"] == "extra_forbidden"
     ]
     error = ordered[0]
-    path = ".".join(str(part) for part in (*((prefix,) if prefix else ()), *error["loc"]))
+    shown, _ = _walk(model, error["loc"])
+    path = ".".join(str(part) for part in (*((prefix,) if prefix else ()), *shown))
     return f"[{path}]: {describe_error(model, error)}"
 
 

@@ -123,10 +123,15 @@ def _load_yaml(path: Path) -> object:
         raise ConfigurationError(f"{path}{where}: {problem}") from None
 
 
+OPAQUE_MAPPINGS = frozenset({"config", "secrets", "headers", "proxyHeaders"})
+"""Below these keys, names are data (a header may be called ``X.Custom``): never split on dots."""
+
+
 def _leaves(data: Mapping[Any, Any], prefix: Path_ = ()) -> Iterator[tuple[Path_, object]]:
     """Every value with its full key path; dotted keys are split like nested ones."""
     for key, value in data.items():
-        path = (*prefix, *str(key).split("."))
+        opaque = any(part in OPAQUE_MAPPINGS for part in prefix)
+        path = (*prefix, str(key)) if opaque else (*prefix, *str(key).split("."))
         if isinstance(value, Mapping) and value:
             yield from _leaves(value, path)
         else:
@@ -182,22 +187,25 @@ def read_config_file(path: Path, environ: Mapping[str, str]) -> ConfigFile:
         return config
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"{path}: the top level must be a mapping of settings")
-    aliases = sorted(KIBANA_KEYS.items(), key=lambda item: -len(item[0]))
+    aliases = sorted(
+        ((tuple(key.split(".")), alias) for key, alias in KIBANA_KEYS.items()),
+        key=lambda item: -len(item[0]),
+    )
     for parts, raw in _leaves(data):
         written = ".".join(parts)
         value = _expand(raw, written, path, environ)
-        native = written
-        for kibana_key, alias in aliases:
-            if written == kibana_key or written.startswith(kibana_key + "."):
-                native = alias.target + written[len(kibana_key) :]
-                if alias.convert is not None and written == kibana_key:
-                    try:
-                        value = alias.convert(value)
-                    except ValueError as exc:
-                        raise ConfigurationError(f"{path}: {written}: {exc}") from None
-                config.origins.setdefault(alias.target, kibana_key)
-                break
-        native_parts = tuple(native.split("."))
+        native_parts = parts
+        for kibana_parts, alias in aliases:
+            if parts[: len(kibana_parts)] != kibana_parts:
+                continue
+            native_parts = (*alias.target.split("."), *parts[len(kibana_parts) :])
+            if alias.convert is not None and len(parts) == len(kibana_parts):
+                try:
+                    value = alias.convert(value)
+                except ValueError as exc:
+                    raise ConfigurationError(f"{path}: {written}: {exc}") from None
+            config.origins.setdefault(alias.target, ".".join(kibana_parts))
+            break
         if not _is_known(Settings, native_parts):
             config.ignored.append(written)
             continue

@@ -7,6 +7,8 @@ Unprocessable Entity - The model `bad model` does not exist``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from llmrelay.errors import TransportError, UpstreamError
 from llmrelay.transport import HttpResponse
@@ -30,13 +32,21 @@ def _provider_text(body: object) -> str:
 
 
 def _retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` as seconds, or as an HTTP date (RFC 9110 allows both)."""
     value = headers.get("retry-after")
     if value is None:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def http_error(response: HttpResponse) -> UpstreamError:
