@@ -19,7 +19,14 @@ from llmrelay.app import create_app
 from llmrelay.cli import main
 from llmrelay.connector_types.openai.schemas import CONFIG_ALTERNATIVES, SECRETS_ALTERNATIVES
 from llmrelay.connector_types.openai.service import OpenAIService
-from llmrelay.settings import ENVIRONMENT_VARIABLES, Settings, load_settings
+from llmrelay.settings import (
+    ENVIRONMENT_VARIABLES,
+    KIBANA_KEYS,
+    PreconfiguredConnector,
+    Settings,
+    load_settings,
+)
+from llmrelay.settings.files import Alias
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -98,10 +105,10 @@ def without_code_blocks(text: str) -> str:
 
 
 def section(text: str, title: str) -> str:
-    """The text under the heading ``title`` (compared without backticks) up to the next heading
-    of the same or a higher level."""
-    headings = list(HEADING.finditer(without_code_blocks(text)))
+    """The text under the heading ``title`` (backticks ignored), up to the next heading of the
+    same or a higher level."""
     body = without_code_blocks(text)
+    headings = list(HEADING.finditer(body))
     for index, match in enumerate(headings):
         if match.group(2).replace("`", "") == title:
             level = len(match.group(1))
@@ -135,6 +142,14 @@ def markdown_files() -> list[Path]:
     return [README, *sorted(DOCS.rglob("*.md"))]
 
 
+def table_rows(text: str, first_cell: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(f"| `{first_cell}` |")]
+
+
+COMMANDS = dict(cli_commands())
+SETTINGS_TABLE = "All settings"
+
+
 # --- tests ------------------------------------------------------------------------------------
 
 
@@ -158,8 +173,8 @@ def test_the_api_page_names_no_route_that_does_not_exist() -> None:
 
 @pytest.mark.parametrize("key", list(setting_keys()))
 def test_every_setting_is_in_the_settings_table(key: str) -> None:
-    rows = [line for line in read("settings.md").splitlines() if line.startswith(f"| `{key}` |")]
-    assert rows, f"setting {key} has no row in docs/settings.md"
+    rows = table_rows(section(read("settings.md"), SETTINGS_TABLE), key)
+    assert rows, f"setting {key} has no row in the settings table of docs/settings.md"
 
 
 @pytest.mark.parametrize(("variable", "path"), sorted(ENVIRONMENT_VARIABLES.items()))
@@ -167,17 +182,27 @@ def test_every_environment_variable_is_on_its_settings_row(
     variable: str, path: tuple[str, ...]
 ) -> None:
     key = ".".join(path)
-    rows = [line for line in read("settings.md").splitlines() if line.startswith(f"| `{key}` |")]
-    assert rows, f"setting {key} has no row in docs/settings.md"
+    rows = table_rows(section(read("settings.md"), SETTINGS_TABLE), key)
+    assert rows, f"setting {key} has no row in the settings table of docs/settings.md"
     assert f"`{variable}`" in rows[0], f"{variable} is not on the row of {key}"
 
 
 def test_the_settings_table_lists_no_unknown_setting() -> None:
-    documented = set(re.findall(r"^\| `([a-z_.]+)` \|", read("settings.md"), flags=re.MULTILINE))
+    table = section(read("settings.md"), SETTINGS_TABLE)
+    documented = set(re.findall(r"^\| `([a-z_.]+)` \|", table, flags=re.MULTILINE))
     assert documented - set(setting_keys()) == set()
 
 
-COMMANDS = dict(cli_commands())
+@pytest.mark.parametrize(("kibana_key", "alias"), sorted(KIBANA_KEYS.items()))
+def test_every_kibana_key_is_on_a_row_with_its_llmrelay_key(kibana_key: str, alias: Alias) -> None:
+    rows = table_rows(section(read("settings.md"), "Kibana keys"), kibana_key)
+    assert rows, f"{kibana_key} is missing from the Kibana keys table"
+    assert f"`{alias.target}`" in rows[0]
+
+
+@pytest.mark.parametrize("field", sorted(PreconfiguredConnector.model_fields))
+def test_every_preconfigured_connector_field_is_documented(field: str) -> None:
+    assert table_rows(read("preconfigured.md"), field), f"{field} has no row in preconfigured.md"
 
 
 @pytest.mark.parametrize("path", sorted(COMMANDS))
@@ -199,10 +224,8 @@ def test_the_cli_page_has_no_heading_for_a_command_that_does_not_exist() -> None
 
 @pytest.mark.parametrize("field", sorted(openai_fields()))
 def test_every_openai_config_and_secrets_field_is_documented(field: str) -> None:
-    text = read("connector_types/openai.md")
-    assert re.search(rf"^\| `{field}` \|", text, flags=re.MULTILINE), (
-        f"{field} has no table row in docs/connector_types/openai.md"
-    )
+    rows = table_rows(read("connector_types/openai.md"), field)
+    assert rows, f"{field} has no table row in docs/connector_types/openai.md"
 
 
 @pytest.mark.parametrize("name", sorted(OpenAIService.sub_actions))
