@@ -25,7 +25,7 @@ class EventStore:
         if not rows:
             return
         async with self._db.begin() as connection:
-            await connection.execute(insert(events), [dict(row) for row in rows])
+            await connection.execute(insert(events), list(rows))
 
     async def newest(self, *, connector_id: str | None, limit: int) -> list[dict[str, Any]]:
         statement = select(events).order_by(events.c.timestamp.desc(), events.c.id.desc())
