@@ -30,6 +30,8 @@ CONFIG_HELP = "YAML config file (default: $LLMRELAY_CONFIG)."
 
 
 def _configure_logging(level: str) -> None:
+    if level != "debug":
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,
