@@ -11,6 +11,7 @@ import pytest
 
 from llmrelay.eventlog import EventLogQueries, EventLogWriter, ExecutionEvent
 from llmrelay.storage import Database, EventStore
+from tests.components import fresh_postgres_database
 
 
 def event(number: int, connector_id: str = "c1") -> ExecutionEvent:
@@ -33,9 +34,15 @@ def event(number: int, connector_id: str = "c1") -> ExecutionEvent:
     )
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> Any:
-    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'events.db'}") as db:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The same tests on both databases (``end`` is a reserved word in PostgreSQL)."""
+    if request.param == "sqlite":
+        async with Database(f"sqlite+aiosqlite:///{tmp_path / 'events.db'}") as db:
+            await db.upgrade()
+            yield EventStore(db)
+        return
+    async with fresh_postgres_database() as url, Database(url) as db:
         await db.upgrade()
         yield EventStore(db)
 
