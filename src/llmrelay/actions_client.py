@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from llmrelay.connectors import ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
 from llmrelay.errors import BadRequestError
-from llmrelay.eventlog import EventLogQueries, ExecutionEvent, Source
+from llmrelay.eventlog import EventLogQueries, ExecutionEvent, FindQuery, FindResult, Source
 from llmrelay.execution import ActionExecutor, ActionResult
 from llmrelay.storage import (
     ConnectorRepository,
@@ -176,3 +176,8 @@ class ActionsClient:
         if connector_id is not None:
             await self.get(connector_id)
         return await self._events.recent(connector_id=connector_id, limit=limit)
+
+    async def find_events(self, connector_id: str, query: FindQuery) -> FindResult:
+        """Kibana's event-log ``_find`` for one connector (which must exist)."""
+        await self.get(connector_id)
+        return await self._events.find(connector_id, query)

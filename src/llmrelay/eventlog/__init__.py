@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from llmrelay.eventlog.events import ExecutionEvent, Outcome, Source
-from llmrelay.eventlog.queries import EventLogQueries
+from llmrelay.eventlog.queries import EventLogQueries, FindQuery, FindResult
 from llmrelay.eventlog.writer import EventLogWriter
 
-__all__ = ["EventLogQueries", "EventLogWriter", "ExecutionEvent", "Outcome", "Source"]
+__all__ = [
+    "EventLogQueries",
+    "EventLogWriter",
+    "ExecutionEvent",
+    "FindQuery",
+    "FindResult",
+    "Outcome",
+    "Source",
+]

@@ -1,9 +1,65 @@
-"""The read side of the event log."""
+"""The read side of the event log: newest executions, and Kibana's paged ``_find``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from llmrelay.errors import BadRequestError
 from llmrelay.eventlog.events import ExecutionEvent
-from llmrelay.storage import EventStore
+from llmrelay.storage import EventFilter, EventStore
+
+MAX_PER_PAGE = 1000
+SORT_FIELDS = {
+    "@timestamp": "timestamp",
+    "event.duration": "duration_ns",
+    "kibana.action.execution.gen_ai.usage.total_tokens": "total_tokens",
+}
+"""Event fields one may sort by, as the API names them, and their columns."""
+OUTCOMES = frozenset({"success", "failure"})
+
+
+@dataclass(frozen=True)
+class FindQuery:
+    start: datetime | None = None
+    end: datetime | None = None
+    outcome: str | None = None
+    page: int = 1
+    per_page: int = 10
+    sort_field: str = "@timestamp"
+    sort_order: str = "desc"
+
+    def checked(self) -> FindQuery:
+        """Refuse what cannot be answered, saying which parameter is wrong and why."""
+        if self.start and self.end and self.end < self.start:
+            raise BadRequestError(
+                f"[end]: {self.end.isoformat()} is before [start] {self.start.isoformat()}"
+            )
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise BadRequestError(
+                f"[outcome]: must be one of success, failure; got [{self.outcome}]"
+            )
+        if self.page < 1:
+            raise BadRequestError(f"[page]: must be 1 or more; got [{self.page}]")
+        if not 1 <= self.per_page <= MAX_PER_PAGE:
+            raise BadRequestError(
+                f"[per_page]: must be between 1 and {MAX_PER_PAGE}; got [{self.per_page}]"
+            )
+        if self.sort_field not in SORT_FIELDS:
+            raise BadRequestError(
+                f"[sort]: cannot sort by [{self.sort_field}]; use one of {', '.join(SORT_FIELDS)}"
+            )
+        if self.sort_order not in ("asc", "desc"):
+            raise BadRequestError(f"[sort]: order must be asc or desc; got [{self.sort_order}]")
+        return self
+
+
+@dataclass(frozen=True)
+class FindResult:
+    page: int
+    per_page: int
+    total: int
+    data: list[ExecutionEvent]
 
 
 class EventLogQueries:
@@ -15,3 +71,14 @@ class EventLogQueries:
     ) -> list[ExecutionEvent]:
         rows = await self._store.newest(connector_id=connector_id, limit=limit)
         return [ExecutionEvent(**row) for row in rows]
+
+    async def find(self, connector_id: str, query: FindQuery) -> FindResult:
+        query = query.checked()
+        total, rows = await self._store.find(
+            EventFilter(connector_id, query.start, query.end, query.outcome),
+            offset=(query.page - 1) * query.per_page,
+            limit=query.per_page,
+            sort_column=SORT_FIELDS[query.sort_field],
+            descending=query.sort_order == "desc",
+        )
+        return FindResult(query.page, query.per_page, total, [ExecutionEvent(**r) for r in rows])

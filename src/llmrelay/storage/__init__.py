@@ -9,7 +9,7 @@ from __future__ import annotations
 from llmrelay.storage.connectors import ConnectorRepository, StoredConnector
 from llmrelay.storage.crypto import SecretsCipher, key_id
 from llmrelay.storage.db import Database, describe_url, head_revision, normalise_url
-from llmrelay.storage.events import EventStore
+from llmrelay.storage.events import EventFilter, EventStore
 from llmrelay.storage.keys import key_file_path, load_or_create_key
 from llmrelay.storage.preconfigured import (
     PreconfiguredConnector,
@@ -20,6 +20,7 @@ from llmrelay.storage.preconfigured import (
 __all__ = [
     "ConnectorRepository",
     "Database",
+    "EventFilter",
     "EventStore",
     "PreconfiguredConnector",
     "PreconfiguredConnectors",

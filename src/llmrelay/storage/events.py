@@ -6,14 +6,27 @@ Rows are plain mappings of column → value; ``llmrelay.eventlog`` owns their me
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from llmrelay.storage.db import Database
 from llmrelay.storage.tables import events
 
 MAX_PAGE = 10_000
+
+
+SORTABLE_COLUMNS = frozenset({"timestamp", "duration_ns", "total_tokens"})
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    connector_id: str
+    start: datetime | None = None
+    end: datetime | None = None
+    outcome: str | None = None
 
 
 class EventStore:
@@ -34,3 +47,37 @@ class EventStore:
         async with self._db.connect() as connection:
             result = await connection.execute(statement.limit(min(limit, MAX_PAGE)))
             return [dict(row._mapping) for row in result]
+
+    async def find(
+        self,
+        where: EventFilter,
+        *,
+        offset: int,
+        limit: int,
+        sort_column: str = "timestamp",
+        descending: bool = True,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """One page of a connector's events and how many match in all."""
+        if sort_column not in SORTABLE_COLUMNS:
+            raise ValueError(f"cannot sort events by {sort_column}")
+        conditions = [events.c.connector_id == where.connector_id]
+        if where.start is not None:
+            conditions.append(events.c.timestamp >= where.start)
+        if where.end is not None:
+            conditions.append(events.c.timestamp <= where.end)
+        if where.outcome is not None:
+            conditions.append(events.c.outcome == where.outcome)
+        column = events.c[sort_column]
+        order = column.desc() if descending else column.asc()
+        page = (
+            select(events)
+            .where(*conditions)
+            .order_by(order, events.c.id.desc() if descending else events.c.id.asc())
+            .offset(offset)
+            .limit(min(limit, MAX_PAGE))
+        )
+        count = select(func.count()).select_from(events).where(*conditions)
+        async with self._db.connect() as connection:
+            total = (await connection.execute(count)).scalar_one()
+            rows = [dict(row._mapping) for row in await connection.execute(page)]
+        return int(total), rows
