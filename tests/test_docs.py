@@ -6,8 +6,11 @@ connector field without documenting it fails here (DESIGN.md: docs are part of t
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -15,10 +18,13 @@ import pytest
 from pydantic import BaseModel
 from starlette.routing import Route
 
+from llmrelay.api.event_log import KNOWN_PARAMETERS
 from llmrelay.app import create_app
 from llmrelay.cli import main
 from llmrelay.connector_types.openai.schemas import CONFIG_ALTERNATIVES, SECRETS_ALTERNATIVES
 from llmrelay.connector_types.openai.service import OpenAIService
+from llmrelay.eventlog import ExecutionEvent
+from llmrelay.eventlog.queries import SORT_FIELDS
 from llmrelay.settings import (
     ENVIRONMENT_VARIABLES,
     KIBANA_KEYS,
@@ -142,12 +148,54 @@ def markdown_files() -> list[Path]:
     return [README, *sorted(DOCS.rglob("*.md"))]
 
 
+def json_blocks(text: str) -> list[str]:
+    return re.findall(r"^```json\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def key_paths(value: object, prefix: str = "") -> set[str]:
+    """Every key of a JSON object, as dotted paths (``kibana.action.id``)."""
+    if not isinstance(value, dict):
+        return set()
+    found = set()
+    for key, inner in value.items():
+        found.add(prefix + key)
+        found |= key_paths(inner, f"{prefix}{key}.")
+    return found
+
+
+def sample_event() -> ExecutionEvent:
+    """An event with every optional field set, so ``to_wire`` shows its full shape."""
+    now = datetime.now(UTC)
+    return ExecutionEvent(
+        id="e",
+        timestamp=now,
+        end=now,
+        duration_ns=1,
+        outcome="failure",
+        connector_id="c",
+        connector_name="n",
+        connector_type_id=".gen-ai",
+        sub_action="run",
+        source="cli",
+        message="m",
+        provider="Other",
+        model="m",
+        user_name="u",
+        error_message="e",
+        prompt_tokens=1,
+        completion_tokens=1,
+        total_tokens=2,
+        usage_estimated=False,
+    )
+
+
 def table_rows(text: str, first_cell: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(f"| `{first_cell}` |")]
 
 
 COMMANDS = dict(cli_commands())
 SETTINGS_TABLE = "All settings"
+FIND_ROUTE = "GET /api/event_log/connector/{connector_id}/_find"
 
 
 # --- tests ------------------------------------------------------------------------------------
@@ -243,3 +291,37 @@ def test_relative_links_point_at_existing_files_and_headings(page: Path) -> None
         assert linked.exists(), f"{page.name} links to missing {target}"
         if anchor and linked.suffix == ".md":
             assert anchor in anchors(linked), f"{page.name} links to missing heading {target}"
+
+
+def test_the_index_links_every_page() -> None:
+    index = DOCS / "index.md"
+    linked = {
+        (DOCS / target.partition("#")[0]).resolve()
+        for target in LINK.findall(without_code_blocks(index.read_text(encoding="utf-8")))
+        if not re.match(r"^[a-z]+:", target)
+    }
+    for page in sorted(DOCS.rglob("*.md")):
+        if page != index:
+            assert page.resolve() in linked, f"docs/index.md does not link {page.relative_to(ROOT)}"
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(ExecutionEvent)])
+def test_every_event_field_has_a_row(field: str) -> None:
+    rows = table_rows(section(read("eventlog.md"), "Fields"), field)
+    assert rows, f"event field {field} has no row in the Fields table of docs/eventlog.md"
+
+
+def test_the_documented_event_has_the_shape_to_wire_gives() -> None:
+    example = json.loads(json_blocks(read("eventlog.md"))[0])
+    wire = sample_event().to_wire()
+    assert key_paths(example) | {"user.name"} == key_paths(wire)
+
+
+@pytest.mark.parametrize("parameter", sorted(KNOWN_PARAMETERS))
+def test_every_find_parameter_has_a_row(parameter: str) -> None:
+    assert table_rows(section(read("api.md"), FIND_ROUTE), parameter)
+
+
+@pytest.mark.parametrize("field", sorted(SORT_FIELDS))
+def test_every_find_sort_field_is_named(field: str) -> None:
+    assert f"`{field}`" in section(read("api.md"), FIND_ROUTE)

@@ -100,3 +100,14 @@ async def test_unknown_connector_is_a_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/event_log/connector/nope/_find")
     assert response.status_code == 404
     assert response.json()["message"] == "Saved object [action/nope] not found"
+
+
+async def test_an_unescaped_plus_in_a_time_is_understood(
+    app: Starlette, client: httpx.AsyncClient, upstream: UpstreamServer
+) -> None:
+    cid = await connector_with_history(app, client, upstream)
+    response = await client.get(
+        f"/api/event_log/connector/{cid}/_find?start=2020-01-01T00:00:00+01:00"
+    )
+    assert response.status_code == 200
+    assert response.json()["total"] == 4

@@ -18,8 +18,10 @@ KNOWN_PARAMETERS = frozenset({"start", "end", "outcome", "page", "per_page", "so
 def _time(name: str, value: str | None) -> datetime | None:
     if value is None:
         return None
+    # an unescaped "+" in a query string arrives as a space: "2026-01-01T00:00:00 01:00"
+    text = value.strip().replace(" ", "+").replace("Z", "+00:00")
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise BadRequestError(f"[{name}]: [{value}] is not an ISO 8601 date and time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -14,6 +14,14 @@ def _tokens(event: ExecutionEvent) -> str:
     return f"{event.total_tokens}{'~' if event.usage_estimated else ''}"
 
 
+GENERIC_PREFIX = "an error occurred while running the action: "
+
+
+def _short_error(message: str | None) -> str:
+    """The part that says what went wrong, not Kibana's generic preamble."""
+    return (message or "").removeprefix(GENERIC_PREFIX)[:80]
+
+
 @click.command()
 @click.option("--connector", "connector_id", help="Only this connector's executions.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
@@ -36,7 +44,7 @@ def executions(state: CliState, connector_id: str | None, limit: int, as_json: b
                 e.model or "",
                 _tokens(e),
                 f"{e.duration_ns / 1e6:.0f}",
-                (e.error_message or "")[:60],
+                _short_error(e.error_message),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

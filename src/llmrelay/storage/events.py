@@ -68,7 +68,8 @@ class EventStore:
         if where.outcome is not None:
             conditions.append(events.c.outcome == where.outcome)
         column = events.c[sort_column]
-        order = column.desc() if descending else column.asc()
+        # NULL (unknown) last both ways: SQLite and PostgreSQL disagree on the default
+        order = (column.desc() if descending else column.asc()).nulls_last()
         page = (
             select(events)
             .where(*conditions)
