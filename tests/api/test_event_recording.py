@@ -11,28 +11,11 @@ from llmrelay.app import create_app
 from llmrelay.eventlog import ExecutionEvent
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
-from tests.conftest import UPSTREAM_KEY
+from tests.api.conftest import create_connector
 from tests.live import serve_in_thread
 from tests.upstream import Fail, Respond, StreamDelay, UpstreamServer
 
 BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"count my tokens"}]}'
-
-
-async def create(client: httpx.AsyncClient, url: str, provider: str = "OpenAI") -> str:
-    config: dict[str, object] = {"apiProvider": provider, "apiUrl": url}
-    if provider == "Other":
-        config["defaultModel"] = "local-model"
-    response = await client.post(
-        "/api/actions/connector",
-        json={
-            "name": "logged",
-            "connector_type_id": ".gen-ai",
-            "config": config,
-            "secrets": {"apiKey": UPSTREAM_KEY},
-        },
-    )
-    connector_id: str = response.json()["id"]
-    return connector_id
 
 
 async def events_of(app: Starlette, connector_id: str) -> list[ExecutionEvent]:
@@ -45,7 +28,7 @@ async def events_of(app: Starlette, connector_id: str) -> list[ExecutionEvent]:
 async def test_a_run_records_provider_usage(
     app: Starlette, client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await create(client, upstream.chat_completions_url)
+    cid = await create_connector(client, upstream.chat_completions_url, name="logged")
     run = {"params": {"subAction": "run", "subActionParams": {"body": BODY}}}
     await client.post(f"/api/actions/connector/{cid}/_execute", json=run)
     [event] = await events_of(app, cid)
@@ -61,7 +44,7 @@ async def test_a_run_records_provider_usage(
 async def test_failures_say_why(
     app: Starlette, client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await create(client, upstream.chat_completions_url)
+    cid = await create_connector(client, upstream.chat_completions_url, name="logged")
     upstream.queue(Fail(500, ""))
     run = {"params": {"subAction": "run", "subActionParams": {"body": BODY}}}
     await client.post(f"/api/actions/connector/{cid}/_execute", json=run)
@@ -81,7 +64,9 @@ async def test_failures_say_why(
 async def test_usage_that_is_not_numbers_is_unknown_not_zero(
     app: Starlette, client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await create(client, upstream.chat_completions_url, provider="Other")
+    cid = await create_connector(
+        client, upstream.chat_completions_url, provider="Other", name="logged"
+    )
     answer = {
         "choices": [{"message": {"role": "assistant", "content": "hi"}}],
         "usage": {"prompt_tokens": "many", "completion_tokens": 2, "total_tokens": None},
@@ -100,7 +85,9 @@ async def test_a_stream_is_recorded_when_it_ends_with_its_usage(
     stream = {"params": {"subAction": "stream", "subActionParams": {"body": BODY, "stream": True}}}
     with serve_in_thread(create_app(settings)) as base_url:
         async with httpx.AsyncClient(base_url=base_url, headers={"kbn-xsrf": "1"}) as client:
-            cid = await create(client, upstream.azure_url("gpt4o"), provider="Azure OpenAI")
+            cid = await create_connector(
+                client, upstream.azure_url("gpt4o"), provider="Azure OpenAI", name="logged"
+            )
             response = await client.post(f"/api/actions/connector/{cid}/_execute", json=stream)
             assert "[DONE]" in response.text
             upstream.queue(StreamDelay(0.3))

@@ -13,31 +13,13 @@ import httpx
 import pytest
 
 from llmrelay.app import create_app
+from tests.api.conftest import create_connector
 from tests.conftest import UPSTREAM_KEY, make_settings
 from tests.upstream import Fail, Respond, Slow, UpstreamServer
 
 HELLO = '{"model":"gpt-3.5-turbo","messages":[{"role":"user","content":"Hello world"}]}'
 T = TypeVar("T")
 NO_MODEL = '{"messages":[{"role":"user","content":"Hello world"}]}'
-
-
-async def make_connector(
-    client: httpx.AsyncClient,
-    api_url: str,
-    provider: str = "OpenAI",
-    api_key: str = UPSTREAM_KEY,
-    **config: object,
-) -> str:
-    body = {
-        "name": f"{provider} connector",
-        "connector_type_id": ".gen-ai",
-        "config": {"apiProvider": provider, "apiUrl": api_url, **config},
-        "secrets": {"apiKey": api_key},
-    }
-    response = await client.post("/api/actions/connector", json=body)
-    assert response.status_code == 200, response.text
-    connector_id: str = response.json()["id"]
-    return connector_id
 
 
 async def execute(
@@ -65,7 +47,7 @@ def azure_url(upstream: UpstreamServer) -> str:
 async def test_run_returns_the_provider_answer_and_sends_the_body_as_given(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     result = await execute(client, cid, "test", body=HELLO)
     received = upstream.last_request
     assert received.json == json.loads(HELLO)  # a non-official URL: no stream key added
@@ -83,7 +65,7 @@ async def test_run_returns_the_provider_answer_and_sends_the_body_as_given(
 async def test_openai_injects_the_default_model_only_when_the_body_has_none(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream), defaultModel="gpt-4o-mini")
+    cid = await create_connector(client, openai_url(upstream), defaultModel="gpt-4o-mini")
     await execute(client, cid, "run", body=NO_MODEL)
     assert upstream.last_request.json == {**json.loads(NO_MODEL), "model": "gpt-4o-mini"}
     await execute(client, cid, "run", body=HELLO)
@@ -93,7 +75,7 @@ async def test_openai_injects_the_default_model_only_when_the_body_has_none(
 async def test_azure_uses_api_key_header_and_no_model(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, azure_url(upstream), provider="Azure OpenAI")
+    cid = await create_connector(client, azure_url(upstream), provider="Azure OpenAI")
     result = await execute(client, cid, "run", body=NO_MODEL)
     assert result["status"] == "ok", result
     received = upstream.last_request
@@ -107,7 +89,7 @@ async def test_azure_uses_api_key_header_and_no_model(
 async def test_other_provider_sends_stream_flag_and_default_model(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(
+    cid = await create_connector(
         client, openai_url(upstream), provider="Other", defaultModel="local-model"
     )
     result = await execute(client, cid, "run", body=NO_MODEL)
@@ -121,7 +103,7 @@ async def test_other_provider_sends_stream_flag_and_default_model(
 async def test_custom_headers_are_sent_and_auth_overrides_them(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(
+    cid = await create_connector(
         client,
         openai_url(upstream),
         headers={"X-Team": "search", "authorization": "override"},
@@ -139,7 +121,7 @@ async def test_custom_headers_are_sent_and_auth_overrides_them(
 async def test_stream_sub_action_without_stream_answers_json(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     result = await execute(client, cid, "stream", body=HELLO, stream=False)
     assert result["status"] == "ok"
     assert isinstance(result["data"], dict)
@@ -149,7 +131,7 @@ async def test_stream_sub_action_without_stream_answers_json(
 async def test_invoke_ai_returns_message_and_usage(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     result = await execute(
         client,
         cid,
@@ -174,7 +156,7 @@ async def test_invoke_ai_returns_message_and_usage(
 async def test_provider_error_becomes_kibana_error_result(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     upstream.queue(
         Fail(
             422,
@@ -201,7 +183,7 @@ async def test_provider_error_becomes_kibana_error_result(
 async def test_wrong_api_key_is_an_unauthorized_api_error(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream), api_key="sk-wrong")
+    cid = await create_connector(client, openai_url(upstream), api_key="sk-wrong")
     result = await execute(client, cid, "run", body=HELLO)
     message = str(result["service_message"])
     assert message.startswith("Status code: 401. Message: Unauthorized API Error - ")
@@ -211,7 +193,7 @@ async def test_wrong_api_key_is_an_unauthorized_api_error(
 async def test_rate_limit_retry_carries_the_providers_retry_after(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     upstream.queue(Fail(429, headers={"Retry-After": "7"}))
     before = datetime.now(UTC)
     result = await execute(client, cid, "run", body=HELLO)
@@ -225,7 +207,7 @@ async def test_rate_limit_retry_carries_the_providers_retry_after(
 async def test_plain_string_error_from_local_servers_is_kept(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream), provider="Other", defaultModel="m")
+    cid = await create_connector(client, openai_url(upstream), provider="Other", defaultModel="m")
     upstream.queue(Fail(400, '{"error": "Model not loaded"}'))
     result = await execute(client, cid, "run", body=HELLO)
     assert (
@@ -237,7 +219,7 @@ async def test_plain_string_error_from_local_servers_is_kept(
 async def test_server_error_without_body(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     upstream.queue(Fail(500, ""))
     result = await execute(client, cid, "run", body=HELLO)
     assert (
@@ -249,7 +231,7 @@ async def test_unreachable_provider(client: httpx.AsyncClient) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    cid = await make_connector(client, f"http://127.0.0.1:{port}/v1/chat/completions")
+    cid = await create_connector(client, f"http://127.0.0.1:{port}/v1/chat/completions")
     result = await execute(client, cid, "run", body=HELLO)
     assert result["status"] == "error"
     assert result["service_message"] == (
@@ -267,7 +249,7 @@ async def test_slow_provider_times_out(tmp_path: Path, upstream: UpstreamServer)
             transport=httpx.ASGITransport(app=app), base_url="http://t", headers={"kbn-xsrf": "1"}
         ) as client,
     ):
-        cid = await make_connector(client, openai_url(upstream))
+        cid = await create_connector(client, openai_url(upstream))
         upstream.queue(Slow(2.0))
         result = await execute(client, cid, "stream", body=HELLO, stream=False)
     assert result["service_message"] == (
@@ -279,7 +261,7 @@ async def test_slow_provider_times_out(tmp_path: Path, upstream: UpstreamServer)
 async def test_response_without_usage_fails_response_validation(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     upstream.queue(Respond({"choices": [{"message": {"role": "assistant", "content": "hi"}}]}))
     result = await execute(client, cid, "run", body=HELLO)
     assert result["service_message"] == (
@@ -342,7 +324,7 @@ async def test_invalid_params_give_kibana_results_and_send_nothing(
     params: dict[str, object],
     expected: dict[str, object],
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     response = await client.post(f"/api/actions/connector/{cid}/_execute", json={"params": params})
     body = response.json()
     wanted = {
@@ -366,7 +348,7 @@ async def test_execute_needs_params_and_an_existing_connector(client: httpx.Asyn
 async def test_non_json_body_is_forwarded_unchanged(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     result = await execute(client, cid, "run", body="not json")
     assert upstream.last_request.body == b"not json"
     assert result["status"] == "error"
@@ -385,7 +367,7 @@ async def test_a_host_no_longer_allowed_is_refused_before_any_byte_leaves(
             ) as client:
                 return await use(client)
 
-    cid = await with_app(["*"], lambda c: make_connector(c, openai_url(upstream)))
+    cid = await with_app(["*"], lambda c: create_connector(c, openai_url(upstream)))
     result = await with_app(["api.openai.com"], lambda c: execute(c, cid, "run", body=HELLO))
     assert result["status"] == "error"
     assert result["errorSource"] == "framework"
@@ -400,7 +382,7 @@ async def test_a_host_no_longer_allowed_is_refused_before_any_byte_leaves(
 async def test_invoke_ai_message_errors_name_the_nested_field(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     result = await execute(client, cid, "invokeAI", messages=[{"role": "user"}])
     assert result["service_message"] == (
         "Request validation failed (Error: [messages.0.content]: expected value of type "
@@ -413,7 +395,7 @@ async def test_retry_after_as_an_http_date(
 ) -> None:
     from email.utils import format_datetime
 
-    cid = await make_connector(client, openai_url(upstream))
+    cid = await create_connector(client, openai_url(upstream))
     later = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30)
     upstream.queue(Fail(503, headers={"Retry-After": format_datetime(later, usegmt=True)}))
     result = await execute(client, cid, "run", body=HELLO)

@@ -11,7 +11,7 @@ import pytest
 
 from llmrelay.app import create_app
 from llmrelay.settings import Settings
-from tests.conftest import UPSTREAM_KEY
+from tests.api.conftest import create_connector
 from tests.live import serve_in_thread
 from tests.upstream import CutStream, Fail, StreamDelay, UpstreamServer
 
@@ -25,24 +25,6 @@ async def live(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             base_url=base_url, headers={"kbn-xsrf": "true"}, timeout=10
         ) as client:
             yield client
-
-
-async def make_connector(client: httpx.AsyncClient, provider: str, url: str) -> str:
-    config: dict[str, object] = {"apiProvider": provider, "apiUrl": url}
-    if provider == "Other":
-        config["defaultModel"] = "local-model"
-    response = await client.post(
-        "/api/actions/connector",
-        json={
-            "name": provider,
-            "connector_type_id": ".gen-ai",
-            "config": config,
-            "secrets": {"apiKey": UPSTREAM_KEY},
-        },
-    )
-    assert response.status_code == 200, response.text
-    connector_id: str = response.json()["id"]
-    return connector_id
 
 
 def stream_request(
@@ -59,7 +41,7 @@ def data_events(text: str) -> list[str]:
 async def test_stream_relays_the_provider_events(
     live: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(live, "Other", upstream.chat_completions_url)
+    cid = await create_connector(live, provider="Other", url=upstream.chat_completions_url)
     response = await live.send(stream_request(live, cid, "stream", body=BODY, stream=True))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -78,7 +60,7 @@ async def test_stream_relays_the_provider_events(
 async def test_azure_stream_asks_for_usage(
     live: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(live, "Azure OpenAI", upstream.azure_url("gpt4o"))
+    cid = await create_connector(live, provider="Azure OpenAI", url=upstream.azure_url("gpt4o"))
     response = await live.send(stream_request(live, cid, "stream", body=BODY, stream=True))
     assert upstream.last_request.json["stream_options"] == {"include_usage": True}
     chunks = [json.loads(e) for e in data_events(response.text)[:-1]]
@@ -89,7 +71,7 @@ async def test_azure_stream_asks_for_usage(
 async def test_events_reach_the_caller_before_the_provider_finishes(
     live: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(live, "Other", upstream.chat_completions_url)
+    cid = await create_connector(live, provider="Other", url=upstream.chat_completions_url)
     upstream.queue(StreamDelay(0.25))
     started = time.monotonic()
     arrivals: list[float] = []
@@ -110,7 +92,7 @@ async def test_events_reach_the_caller_before_the_provider_finishes(
 async def test_caller_disconnect_cancels_the_upstream_request(
     live: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(live, "Other", upstream.chat_completions_url)
+    cid = await create_connector(live, provider="Other", url=upstream.chat_completions_url)
     upstream.queue(StreamDelay(0.5))
     async with live.stream(
         "POST",
@@ -125,7 +107,7 @@ async def test_caller_disconnect_cancels_the_upstream_request(
 async def test_stream_cut_by_the_provider_ends_with_an_error_event(
     live: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(live, "Other", upstream.chat_completions_url)
+    cid = await create_connector(live, provider="Other", url=upstream.chat_completions_url)
     upstream.queue(CutStream(after_events=2))
     response = await live.send(stream_request(live, cid, "stream", body=BODY, stream=True))
     assert len(data_events(response.text)) == 3  # two chunks, then the error event's data
@@ -136,7 +118,7 @@ async def test_stream_cut_by_the_provider_ends_with_an_error_event(
 async def test_invoke_stream_streams_messages(
     live: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(live, "Other", upstream.chat_completions_url)
+    cid = await create_connector(live, provider="Other", url=upstream.chat_completions_url)
     response = await live.send(
         stream_request(
             live, cid, "invokeStream", messages=[{"role": "user", "content": "hi there"}]
@@ -154,7 +136,7 @@ async def test_invoke_stream_streams_messages(
 async def test_stream_refused_by_the_provider_is_a_json_error_result(
     live: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await make_connector(live, "Other", upstream.chat_completions_url)
+    cid = await create_connector(live, provider="Other", url=upstream.chat_completions_url)
     upstream.queue(Fail(429, headers={"Retry-After": "3"}))
     response = await live.send(stream_request(live, cid, "stream", body=BODY, stream=True))
     assert response.headers["content-type"] == "application/json"
@@ -169,7 +151,7 @@ async def test_provider_answering_json_to_a_stream_request_gets_json(
     live: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
     # OpenAI provider on a non-official URL: Kibana leaves "stream" out, so the answer is JSON
-    cid = await make_connector(live, "OpenAI", upstream.chat_completions_url)
+    cid = await create_connector(live, provider="OpenAI", url=upstream.chat_completions_url)
     response = await live.send(stream_request(live, cid, "stream", body=BODY, stream=True))
     assert response.headers["content-type"] == "application/json"
     assert response.json()["data"]["object"] == "chat.completion"

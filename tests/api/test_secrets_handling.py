@@ -9,30 +9,18 @@ import httpx
 import pytest
 
 from llmrelay.settings import Settings
+from tests.api.conftest import create_connector
 from tests.upstream import Fail, UpstreamServer
 
 SECRET_KEY = "sk-live-0123456789-this-must-never-leak"
 
 
-async def create(client: httpx.AsyncClient, url: str, api_key: str) -> str:
-    response = await client.post(
-        "/api/actions/connector",
-        json={
-            "name": "secretive",
-            "connector_type_id": ".gen-ai",
-            "config": {"apiProvider": "OpenAI", "apiUrl": url},
-            "secrets": {"apiKey": api_key},
-        },
-    )
-    assert response.status_code == 200
-    connector_id: str = response.json()["id"]
-    return connector_id
-
-
 async def test_api_key_is_not_in_the_database_file(
     client: httpx.AsyncClient, settings: Settings, upstream: UpstreamServer
 ) -> None:
-    await create(client, upstream.chat_completions_url, SECRET_KEY)
+    await create_connector(
+        client, upstream.chat_completions_url, api_key=SECRET_KEY, name="secretive"
+    )
     database = settings.data_dir / "llmrelay.db"
     with sqlite3.connect(database) as connection:  # fold the WAL into the main file
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -46,7 +34,9 @@ async def test_no_secret_in_any_log_line_or_response(
     client: httpx.AsyncClient, upstream: UpstreamServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    cid = await create(client, upstream.chat_completions_url, SECRET_KEY)
+    cid = await create_connector(
+        client, upstream.chat_completions_url, api_key=SECRET_KEY, name="secretive"
+    )
     upstream.queue(Fail(500, ""))
     bodies = [
         (await client.get(f"/api/actions/connector/{cid}")).text,
@@ -66,7 +56,9 @@ async def test_no_secret_in_any_log_line_or_response(
 async def test_an_update_is_used_by_the_very_next_execution(
     client: httpx.AsyncClient, upstream: UpstreamServer
 ) -> None:
-    cid = await create(client, upstream.chat_completions_url, "sk-test")
+    cid = await create_connector(
+        client, upstream.chat_completions_url, api_key="sk-test", name="secretive"
+    )
     run = {
         "params": {
             "subAction": "run",

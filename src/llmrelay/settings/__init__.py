@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmrelay.errors import ConfigurationError
-from llmrelay.settings.files import KIBANA_KEYS, ConfigFile, read_config_file
+from llmrelay.settings.files import KIBANA_KEYS, ConfigFile, read_config_file, set_path
 from llmrelay.settings.models import (
     ActionsSettings,
     DatabaseSettings,
@@ -39,15 +39,6 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, ...]] = {
 LIST_VARIABLES = frozenset({"LLMRELAY_ENCRYPTION_PREVIOUS_KEYS"})
 
 
-def _set_path(target: dict[str, Any], path: tuple[str, ...], value: object) -> None:
-    for key in path[:-1]:
-        child = target.get(key)
-        if not isinstance(child, dict):
-            child = target[key] = {}
-        target = child
-    target[path[-1]] = value
-
-
 def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, object] | None = None,
@@ -67,10 +58,10 @@ def load_settings(
             value: object = environ[name]
             if name in LIST_VARIABLES:
                 value = [part.strip() for part in environ[name].split(",") if part.strip()]
-            _set_path(raw, path, value)
+            set_path(raw, path, value)
     for dotted, value in (overrides or {}).items():
         if value is not None:
-            _set_path(raw, tuple(dotted.split(".")), value)
+            set_path(raw, tuple(dotted.split(".")), value)
     if config and warn:
         for key in config.ignored:
             warn(f"{config.path}: {key} is not supported by llmrelay and is ignored")

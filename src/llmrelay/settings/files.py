@@ -170,7 +170,8 @@ def _is_known(model: type[BaseModel], parts: Path_) -> bool:
     return True
 
 
-def _set(target: dict[str, Any], parts: Path_, value: object) -> None:
+def set_path(target: dict[str, Any], parts: Path_, value: object) -> None:
+    """Put ``value`` at a nested key path, making the mappings on the way."""
     for key in parts[:-1]:
         child = target.get(key)
         if not isinstance(child, dict):
@@ -209,5 +210,5 @@ def read_config_file(path: Path, environ: Mapping[str, str]) -> ConfigFile:
         if not _is_known(Settings, native_parts):
             config.ignored.append(written)
             continue
-        _set(config.values, native_parts, value)
+        set_path(config.values, native_parts, value)
     return config
