@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -48,4 +49,19 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         transport=transport, base_url="http://llmrelay.test", headers={"kbn-xsrf": "true"}
     ) as http:
+        yield http
+
+
+@asynccontextmanager
+async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An app on ``settings`` with its services running, and an in-process client for it."""
+    application = create_app(settings)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application),
+            base_url="http://llmrelay.test",
+            headers={"kbn-xsrf": "true"},
+        ) as http,
+    ):
         yield http

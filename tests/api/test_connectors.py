@@ -9,8 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llmrelay.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import api_client, make_settings
 
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
 
@@ -206,26 +205,19 @@ async def test_invalid_config_is_refused_with_kibana_message(
 
 async def test_host_outside_allowed_hosts_is_refused(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data", **{"actions.allowed_hosts": ["api.openai.com"]})
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers={"kbn-xsrf": "x"}
-        ) as client:
-            url = "http://genAi.mynonexistent.com"
-            response = await client.post(
-                "/api/actions/connector",
-                json={**openai_body(), "config": {"apiProvider": "OpenAI", "apiUrl": url}},
-            )
-            assert response.status_code == 400
-            assert response.json()["message"] == (
-                "error validating action type config: Error configuring OpenAI action: Error: "
-                'error validating url: target url "http://genAi.mynonexistent.com" is not added '
-                "to the Kibana config xpack.actions.allowedHosts"
-            )
-            assert (
-                await client.post("/api/actions/connector", json=openai_body())
-            ).status_code == 200
+    async with api_client(settings) as client:
+        url = "http://genAi.mynonexistent.com"
+        response = await client.post(
+            "/api/actions/connector",
+            json={**openai_body(), "config": {"apiProvider": "OpenAI", "apiUrl": url}},
+        )
+        assert response.status_code == 400
+        assert response.json()["message"] == (
+            "error validating action type config: Error configuring OpenAI action: Error: "
+            'error validating url: target url "http://genAi.mynonexistent.com" is not added '
+            "to the Kibana config xpack.actions.allowedHosts"
+        )
+        assert (await client.post("/api/actions/connector", json=openai_body())).status_code == 200
 
 
 CERT = b64("-----BEGIN CERTIFICATE-----cert-----END CERTIFICATE-----")

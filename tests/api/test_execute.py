@@ -12,9 +12,8 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from llmrelay.app import create_app
 from tests.api.conftest import create_connector
-from tests.conftest import UPSTREAM_KEY, make_settings
+from tests.conftest import UPSTREAM_KEY, api_client, make_settings
 from tests.upstream import Fail, Respond, Slow, UpstreamServer
 
 HELLO = '{"model":"gpt-3.5-turbo","messages":[{"role":"user","content":"Hello world"}]}'
@@ -242,13 +241,7 @@ async def test_unreachable_provider(client: httpx.AsyncClient) -> None:
 
 async def test_slow_provider_times_out(tmp_path: Path, upstream: UpstreamServer) -> None:
     settings = make_settings(tmp_path / "data", **{"actions.response_timeout_s": 0.2})
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t", headers={"kbn-xsrf": "1"}
-        ) as client,
-    ):
+    async with api_client(settings) as client:
         cid = await create_connector(client, openai_url(upstream))
         upstream.queue(Slow(2.0))
         result = await execute(client, cid, "stream", body=HELLO, stream=False)
@@ -359,13 +352,9 @@ async def test_a_host_no_longer_allowed_is_refused_before_any_byte_leaves(
     tmp_path: Path, upstream: UpstreamServer
 ) -> None:
     async def with_app(allowed: list[str], use: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
-        app = create_app(make_settings(tmp_path / "data", **{"actions.allowed_hosts": allowed}))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://t", headers={"kbn-xsrf": "1"}
-            ) as client:
-                return await use(client)
+        settings = make_settings(tmp_path / "data", **{"actions.allowed_hosts": allowed})
+        async with api_client(settings) as client:
+            return await use(client)
 
     cid = await with_app(["*"], lambda c: create_connector(c, openai_url(upstream)))
     result = await with_app(["api.openai.com"], lambda c: execute(c, cid, "run", body=HELLO))

@@ -16,6 +16,7 @@ from tests.live import serve_in_thread
 from tests.upstream import CutStream, Fail, StreamDelay, UpstreamServer
 
 BODY = '{"messages":[{"role":"user","content":"one two three four"}]}'
+STREAM = {"params": {"subAction": "stream", "subActionParams": {"body": BODY, "stream": True}}}
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ async def test_events_reach_the_caller_before_the_provider_finishes(
     async with live.stream(
         "POST",
         f"/api/actions/connector/{cid}/_execute",
-        json={"params": {"subAction": "stream", "subActionParams": {"body": BODY, "stream": True}}},
+        json=STREAM,
     ) as response:
         async for _ in response.aiter_raw():
             arrivals.append(time.monotonic() - started)
@@ -97,7 +98,7 @@ async def test_caller_disconnect_cancels_the_upstream_request(
     async with live.stream(
         "POST",
         f"/api/actions/connector/{cid}/_execute",
-        json={"params": {"subAction": "stream", "subActionParams": {"body": BODY, "stream": True}}},
+        json=STREAM,
     ) as response:
         async for _ in response.aiter_raw():
             break  # leave after the first event

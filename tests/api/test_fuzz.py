@@ -14,14 +14,9 @@ from hypothesis import strategies as st
 
 from llmrelay.app import create_app
 from tests.conftest import make_settings
+from tests.strategies import JSON_VALUES
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=10,
-)
+JSON = JSON_VALUES
 FIELDS = st.sampled_from(
     ["name", "connector_type_id", "config", "secrets", "params", "subAction", "subActionParams"]
 )

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
-from llmrelay.app import create_app
 from tests.components import fresh_postgres_database
-from tests.conftest import UPSTREAM_KEY, make_settings
+from tests.conftest import UPSTREAM_KEY, api_client, make_settings
 from tests.upstream import UpstreamServer
 
 pytestmark = pytest.mark.postgres
@@ -19,47 +17,36 @@ async def test_two_instances_share_connectors_on_postgresql(
     tmp_path: Path, upstream: UpstreamServer
 ) -> None:
     async with fresh_postgres_database() as url:
-        first = create_app(make_settings(tmp_path / "a", **{"database.url": url}))
-        second = create_app(
-            make_settings(
-                tmp_path / "b", **{"database.url": url, "database.execution_cache_ttl_s": 0}
-            )
+        first = make_settings(tmp_path / "a", **{"database.url": url})
+        second = make_settings(
+            tmp_path / "b", **{"database.url": url, "database.execution_cache_ttl_s": 0}
         )
-        async with first.router.lifespan_context(first), second.router.lifespan_context(second):
-            headers = {"kbn-xsrf": "true"}
-            async with (
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=first), base_url="http://a", headers=headers
-                ) as a,
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=second), base_url="http://b", headers=headers
-                ) as b,
-            ):
-                created = await a.post(
-                    "/api/actions/connector/shared",
-                    json={
-                        "name": "shared",
-                        "connector_type_id": ".gen-ai",
-                        "config": {
-                            "apiProvider": "OpenAI",
-                            "apiUrl": upstream.chat_completions_url,
-                        },
-                        "secrets": {"apiKey": UPSTREAM_KEY},
+        async with api_client(first) as a, api_client(second) as b:
+            created = await a.post(
+                "/api/actions/connector/shared",
+                json={
+                    "name": "shared",
+                    "connector_type_id": ".gen-ai",
+                    "config": {
+                        "apiProvider": "OpenAI",
+                        "apiUrl": upstream.chat_completions_url,
                     },
-                )
-                assert created.status_code == 200, created.text
-                assert (await b.get("/api/actions/connector/shared")).json() == created.json()
-                run = {
-                    "params": {
-                        "subAction": "run",
-                        "subActionParams": {
-                            "body": '{"messages":[{"role":"user","content":"from b"}]}'
-                        },
-                    }
+                    "secrets": {"apiKey": UPSTREAM_KEY},
+                },
+            )
+            assert created.status_code == 200, created.text
+            assert (await b.get("/api/actions/connector/shared")).json() == created.json()
+            run = {
+                "params": {
+                    "subAction": "run",
+                    "subActionParams": {
+                        "body": '{"messages":[{"role":"user","content":"from b"}]}'
+                    },
                 }
-                result = (await b.post("/api/actions/connector/shared/_execute", json=run)).json()
-                assert result["status"] == "ok", result
-                assert upstream.last_request.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
-                assert (await a.delete("/api/actions/connector/shared")).status_code == 204
-                gone = await b.post("/api/actions/connector/shared/_execute", json=run)
-                assert gone.status_code == 404
+            }
+            result = (await b.post("/api/actions/connector/shared/_execute", json=run)).json()
+            assert result["status"] == "ok", result
+            assert upstream.last_request.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+            assert (await a.delete("/api/actions/connector/shared")).status_code == 204
+            gone = await b.post("/api/actions/connector/shared/_execute", json=run)
+            assert gone.status_code == 404

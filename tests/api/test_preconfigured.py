@@ -10,7 +10,7 @@ import pytest
 
 from llmrelay.app import create_app
 from llmrelay.errors import ConfigurationError
-from tests.conftest import UPSTREAM_KEY, make_settings
+from tests.conftest import UPSTREAM_KEY, api_client, make_settings
 from tests.upstream import UpstreamServer
 
 
@@ -30,13 +30,8 @@ async def relay(tmp_path: Path, upstream: UpstreamServer) -> AsyncIterator[httpx
         "my-gen-ai": declared(upstream),
         "exposed": {**declared(upstream), "name": "Another", "exposeConfig": True},
     }
-    app = create_app(make_settings(tmp_path / "data", **{"actions.preconfigured": preconfigured}))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t", headers={"kbn-xsrf": "1"}
-        ) as client,
-    ):
+    settings = make_settings(tmp_path / "data", **{"actions.preconfigured": preconfigured})
+    async with api_client(settings) as client:
         yield client
 
 
@@ -136,13 +131,7 @@ async def test_disabled_connector_types_are_refused(
     tmp_path: Path, upstream: UpstreamServer
 ) -> None:
     settings = make_settings(tmp_path / "data", **{"actions.enabled_action_types": [".slack"]})
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t", headers={"kbn-xsrf": "1"}
-        ) as client,
-    ):
+    async with api_client(settings) as client:
         body = {
             "name": "x",
             "connector_type_id": ".gen-ai",

@@ -9,15 +9,10 @@ from llmrelay.connector_types.openai import OpenAIConnectorType
 from llmrelay.errors import BadRequestError
 from llmrelay.settings import ActionsSettings
 from llmrelay.transport import NetworkPolicy
+from tests.strategies import JSON_VALUES
 
 POLICY = NetworkPolicy.from_settings(ActionsSettings())
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+JSON = JSON_VALUES
 CONFIG_KEYS = st.sampled_from(
     ["apiProvider", "apiUrl", "defaultModel", "headers", "verificationMode", "organizationId", "x"]
 )
