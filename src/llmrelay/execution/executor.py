@@ -84,7 +84,7 @@ class ActionExecutor:
         recorder = Recorder(
             self._events,
             stored,
-            params.get("subAction") if isinstance(params.get("subAction"), str) else None,
+            params.get("subAction"),  # Recorder keeps it only when it is a string
             source=source,
             user_name=user_name,
             started_at=datetime.now(UTC),
