@@ -24,6 +24,8 @@ Anything else raised inside llmrelay is a bug: the API answers a bare 500 and lo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class LlmrelayError(Exception):
     """Root of every error llmrelay raises on purpose."""
@@ -69,6 +71,9 @@ class UpstreamError(LlmrelayError):
     ``message`` is already in Kibana's wording (``Status code: 422. Message: API Error: ...``);
     ``status`` is the provider's HTTP status when there was one, ``retry_after_s`` its
     ``Retry-After`` hint, and ``user_caused`` marks failures Kibana attributes to the user.
+    ``body`` and ``headers`` (names lower-cased) are the provider's error answer as it came, and
+    ``transport_code`` the ``TransportError.code`` when no answer came at all: kept for callers
+    that relay the provider's answer instead of wrapping it (the OpenAI-compatible API).
     """
 
     def __init__(
@@ -78,12 +83,18 @@ class UpstreamError(LlmrelayError):
         status: int | None = None,
         retry_after_s: float | None = None,
         user_caused: bool = False,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        transport_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.retry_after_s = retry_after_s
         self.user_caused = user_caused
+        self.body = body
+        self.headers: Mapping[str, str] = headers or {}
+        self.transport_code = transport_code
 
 
 class TransportError(LlmrelayError):

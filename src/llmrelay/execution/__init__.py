@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from llmrelay.execution.executor import ActionExecutor
-from llmrelay.execution.results import ActionResult
+from llmrelay.execution.results import ActionResult, UpstreamFailure
 
-__all__ = ["ActionExecutor", "ActionResult"]
+__all__ = ["ActionExecutor", "ActionResult", "UpstreamFailure"]

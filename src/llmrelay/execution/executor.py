@@ -26,7 +26,7 @@ from llmrelay.connectors.schema import first_error, js_type
 from llmrelay.errors import BadRequestError, TransportError, UpstreamError
 from llmrelay.eventlog import EventLogWriter, Source
 from llmrelay.execution.recording import Recorder
-from llmrelay.execution.results import ActionResult, ErrorSource
+from llmrelay.execution.results import ActionResult, ErrorSource, UpstreamFailure
 from llmrelay.storage import ConnectorRepository, PreconfiguredConnectors, StoredConnector
 from llmrelay.transport import OutboundHttp
 
@@ -148,9 +148,10 @@ class ActionExecutor:
             )
             retry_after = exc.retry_after_s if isinstance(exc, UpstreamError) else None
             details = connector_type.details(context.config, name, sub_params, None)
-            return _Run(
-                ActionResult.failed(connector_id, exc.message, source, retry_after), details
+            failure = ActionResult.failed(
+                connector_id, exc.message, source, retry_after, UpstreamFailure.of(exc)
             )
+            return _Run(failure, details)
         result = ActionResult.ok(connector_id, data)
         if result.stream is not None:
             observer = connector_type.stream_observer(context.config, name, sub_params)

@@ -6,14 +6,39 @@ and puts the failure in ``status`` so alerting rules can retry; we keep that con
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from llmrelay.connectors import ByteStream, JsonObject
+from llmrelay.errors import TransportError, UpstreamError
 
 ErrorSource = Literal["user", "framework"]
 RUN_FAILED = "an error occurred while running the action"
+
+
+@dataclass(frozen=True)
+class UpstreamFailure:
+    """How the provider call failed, for callers that relay the provider's own answer rather than
+    Kibana's wrapper (the OpenAI-compatible API). Never part of ``to_wire``.
+
+    ``status``, ``headers`` (lower-cased names) and ``body`` are the provider's error answer;
+    ``status`` is None when no answer came, and then ``transport_code`` says why
+    (``ECONNREFUSED``, ``ECONNABORTED`` for a timeout, ...), or is None too when the answer came
+    but was unusable (not the expected JSON).
+    """
+
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    transport_code: str | None = None
+
+    @classmethod
+    def of(cls, error: UpstreamError | TransportError) -> UpstreamFailure:
+        if isinstance(error, TransportError):
+            return cls(transport_code=error.code or None)
+        return cls(error.status, error.headers, error.body, error.transport_code)
 
 
 @dataclass(frozen=True)
@@ -26,6 +51,7 @@ class ActionResult:
     service_message: str | None = None
     retry: bool | datetime | None = None
     error_source: ErrorSource | None = None
+    upstream: UpstreamFailure | None = None
 
     @classmethod
     def ok(cls, connector_id: str, data: JsonObject | ByteStream) -> ActionResult:
@@ -51,6 +77,7 @@ class ActionResult:
         service_message: str,
         source: ErrorSource,
         retry_after_s: float | None = None,
+        upstream: UpstreamFailure | None = None,
     ) -> ActionResult:
         """The connector ran and failed; ``retry`` is a time when the provider named one."""
         retry: bool | datetime = True
@@ -63,6 +90,7 @@ class ActionResult:
             service_message=service_message or None,
             retry=retry,
             error_source=source,
+            upstream=upstream,
         )
 
     def to_wire(self) -> JsonObject:

@@ -62,6 +62,8 @@ def http_error(response: HttpResponse) -> UpstreamError:
         f"Status code: {response.status}. Message: {message}",
         status=response.status,
         retry_after_s=_retry_after_s(response.headers),
+        body=response.body,
+        headers={name.lower(): value for name, value in response.headers.items()},
     )
 
 
@@ -71,8 +73,11 @@ def transport_error(error: TransportError) -> UpstreamError:
     A host refused by ``allowedHosts`` never left: Kibana words that as a configuration error.
     """
     if error.code == "ERR_HOST_NOT_ALLOWED":
-        return UpstreamError(f"error configuring connector action: {error.message}")
+        return UpstreamError(
+            f"error configuring connector action: {error.message}", transport_code=error.code
+        )
     return UpstreamError(
         "Status code: undefined. Message: "
-        f"Unexpected API Error: {error.code} - {error.message or 'Unknown error'}"
+        f"Unexpected API Error: {error.code} - {error.message or 'Unknown error'}",
+        transport_code=error.code,
     )
