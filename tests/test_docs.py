@@ -39,6 +39,7 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 IMPLICIT_METHODS = frozenset({"HEAD"})
 """Starlette adds HEAD to every GET route; the API page says so once."""
+CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 
 README_COMMANDS = (
     "make run    # install into .venv and start llmrelay on http://127.0.0.1:5601 "
@@ -59,8 +60,9 @@ def api_routes() -> set[str]:
     found = set()
     for route in app.routes:
         if isinstance(route, Route):
+            path = CONVERTOR.sub(r"{\1}", route.path)  # documented as {name}, not {name:path}
             for method in set(route.methods or ()) - IMPLICIT_METHODS:
-                found.add(f"{method} {route.path}")
+                found.add(f"{method} {path}")
     return found
 
 

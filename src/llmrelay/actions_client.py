@@ -5,13 +5,14 @@ Authorisation will be checked here, once, so no entry point can go around it.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from llmrelay.connectors import ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
-from llmrelay.errors import BadRequestError
+from llmrelay.errors import BadRequestError, NotFoundError
 from llmrelay.eventlog import EventLogQueries, ExecutionEvent, FindQuery, FindResult, Source
 from llmrelay.execution import ActionExecutor, ActionResult
 from llmrelay.storage import (
@@ -181,3 +182,67 @@ class ActionsClient:
         """Kibana's event-log ``_find`` for one connector (which must exist)."""
         await self.get(connector_id)
         return await self._events.find(connector_id, query)
+
+    # --- the OpenAI-compatible API ---------------------------------------------------------
+
+    async def find(self, reference: str) -> Connector:
+        """A connector by id, else by name when exactly one connector has that name."""
+        try:
+            return await self.get(reference)
+        except NotFoundError:
+            named = [c for c in await self.get_all() if c.name == reference]
+            if len(named) > 1:
+                raise BadRequestError(
+                    f"{len(named)} connectors are named [{reference}]: name one by its id"
+                ) from None
+            if not named:
+                raise
+            return named[0]
+
+    async def chat_connectors(self) -> list[Connector]:
+        """The connectors whose type can serve an OpenAI chat-completions request, by name."""
+        return [c for c in await self.get_all() if self._chat_params(c, "{}", False) is not None]
+
+    async def resolve_model(self, model: str) -> tuple[Connector, str | None]:
+        """The connector an OpenAI ``model`` names, and the model to send upstream, if any.
+
+        ``model`` is a connector id or name, or ``<connector>/<upstream model>`` (tried only
+        when the whole text names no connector, so names may contain ``/``). A connector whose
+        type cannot serve chat completions is not a model: ``NotFoundError``, like an unknown one.
+        """
+        try:
+            connector, upstream_model = await self.find(model), None
+        except NotFoundError:
+            reference, _, upstream_model = model.partition("/")
+            if not upstream_model:
+                raise
+            connector = await self.find(reference)
+        if self._chat_params(connector, "{}", False) is None:
+            raise NotFoundError(f"connector [{connector.id}] cannot serve chat completions")
+        return connector, upstream_model
+
+    async def chat_completion(
+        self, model: str, body: Mapping[str, object], *, source: Source = "library"
+    ) -> ActionResult:
+        """Send an OpenAI chat-completions ``body`` through the connector ``model`` names.
+
+        The body's own ``model`` is replaced by the upstream model ``model`` names, or dropped so
+        that the connector's default applies; ``"stream": true`` streams. Raises as
+        ``resolve_model`` does; every other failure is a result, as with ``execute``.
+        """
+        connector, upstream_model = await self.resolve_model(model)
+        sent = dict(body)
+        if upstream_model:
+            sent["model"] = upstream_model
+        else:
+            sent.pop("model", None)
+        text = json.dumps(sent, ensure_ascii=False, separators=(",", ":"))
+        params = self._chat_params(connector, text, body.get("stream") is True)
+        assert params is not None  # resolve_model checked the type
+        return await self.execute(connector.id, params, source=source)
+
+    def _chat_params(self, connector: Connector, body: str, stream: bool) -> JsonObject | None:
+        if not self._registry.has(connector.connector_type_id):
+            return None
+        connector_type = self._registry.get(connector.connector_type_id)
+        return connector_type.chat_completions_params(body, stream=stream)

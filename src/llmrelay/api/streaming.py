@@ -63,7 +63,11 @@ class ByteStreamResponse(Response):
         except LlmrelayError as exc:
             # The head is already sent: report the failure as a last SSE event, not a 500.
             logger.warning("stream from provider broke off: %s", exc)
-            event = {"status": "error", "message": str(exc)}
-            data = f"event: error\ndata: {json.dumps(event)}\n\n".encode()
+            data = self.error_event(exc)
             await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def error_event(self, exc: LlmrelayError) -> bytes:
+        """The SSE event that reports a stream broken off after the head was sent."""
+        event = {"status": "error", "message": str(exc)}
+        return f"event: error\ndata: {json.dumps(event)}\n\n".encode()

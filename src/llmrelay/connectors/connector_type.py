@@ -150,5 +150,11 @@ class ConnectorType(ABC):
         """Something that learns usage from a relayed stream; None when the type has nothing."""
         return None
 
+    def chat_completions_params(self, body: str, *, stream: bool) -> JsonObject | None:
+        """The execute params (``subAction`` and ``subActionParams``) that send an OpenAI
+        chat-completions request ``body`` (JSON text) through this type, or None when the type
+        cannot serve one. The OpenAI-compatible API lists and runs only types that can."""
+        return None
+
     def create_service(self, context: ConnectorContext) -> SubActionService:
         return self.service_class(context)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 Outcome = Literal["success", "failure"]
-Source = Literal["http_request", "cli", "library"]
+Source = Literal["http_request", "cli", "library", "openai_api"]
 
 
 @dataclass(frozen=True)

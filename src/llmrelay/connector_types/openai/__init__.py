@@ -66,3 +66,9 @@ class OpenAIConnectorType(ConnectorType):
         self, config: Mapping[str, object], sub_action: str, params: BaseModel
     ) -> StreamObserver | None:
         return UsageFromStream(config, params)
+
+    def chat_completions_params(self, body: str, *, stream: bool) -> JsonObject | None:
+        """``stream`` relays the provider's SSE as it arrives; ``run`` checks the answer's shape."""
+        if stream:
+            return {"subAction": "stream", "subActionParams": {"body": body, "stream": True}}
+        return {"subAction": "run", "subActionParams": {"body": body}}
