@@ -186,11 +186,20 @@ class ActionsClient:
     # --- the OpenAI-compatible API ---------------------------------------------------------
 
     async def find(self, reference: str) -> Connector:
-        """A connector by id, else by name when exactly one connector has that name."""
+        """A connector by id, else by name when exactly one connector has that name.
+
+        Made on every OpenAI-compatible request, so it reads through the connector cache
+        (``database.execution_cache_ttl_s``): another process's rename is seen after the TTL.
+        """
+        declared = self._preconfigured.get(reference)
+        if declared is not None:
+            return Connector.from_preconfigured(declared)
         try:
-            return await self.get(reference)
+            return Connector.from_stored(await self._connectors.get_cached(reference))
         except NotFoundError:
-            named = [c for c in await self.get_all() if c.name == reference]
+            saved = [Connector.from_stored(s) for s in await self._connectors.list_cached()]
+            declared_all = [Connector.from_preconfigured(d) for d in self._preconfigured.all()]
+            named = [c for c in [*saved, *declared_all] if c.name == reference]
             if len(named) > 1:
                 raise BadRequestError(
                     f"{len(named)} connectors are named [{reference}]: name one by its id"

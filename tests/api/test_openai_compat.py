@@ -476,3 +476,43 @@ def test_a_connector_whose_host_is_no_longer_allowed_is_a_500_that_says_why(
     assert (raised.value.status_code, raised.value.code) == (500, "connector_unusable")
     assert "is not added to the Kibana config xpack.actions.allowedHosts" in raised.value.message
     assert upstream.requests == []
+
+
+def test_a_renamed_or_deleted_connector_is_seen_at_once_despite_the_cache(
+    admin: httpx.Client, sdk: openai.OpenAI, upstream: UpstreamServer
+) -> None:
+    cid = connector(admin, upstream.chat_completions_url, name="old-name")
+    assert sdk.chat.completions.create(model="old-name", messages=MESSAGES).choices
+    renamed = admin.put(
+        f"/api/actions/connector/{cid}",
+        json={
+            "name": "new-name",
+            "config": {"apiProvider": "OpenAI", "apiUrl": upstream.chat_completions_url},
+            "secrets": {"apiKey": UPSTREAM_KEY},
+        },
+    )
+    assert renamed.status_code == 200
+    with pytest.raises(openai.NotFoundError):
+        sdk.chat.completions.create(model="old-name", messages=MESSAGES)
+    assert sdk.chat.completions.create(model="new-name", messages=MESSAGES).choices
+    assert admin.delete(f"/api/actions/connector/{cid}").status_code == 204
+    with pytest.raises(openai.NotFoundError):
+        sdk.chat.completions.create(model="new-name", messages=MESSAGES)
+    with pytest.raises(openai.NotFoundError):
+        sdk.chat.completions.create(model=cid, messages=MESSAGES)
+
+
+def test_two_connectors_with_one_name_must_be_named_by_id(
+    admin: httpx.Client, sdk: openai.OpenAI, upstream: UpstreamServer
+) -> None:
+    first = connector(admin, upstream.chat_completions_url, name="twin")
+    connector(admin, upstream.chat_completions_url, name="twin")
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk.chat.completions.create(model="twin", messages=MESSAGES)
+    assert raised.value.body == {
+        "message": "2 connectors are named [twin]: name one by its id",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    assert sdk.chat.completions.create(model=first, messages=MESSAGES).choices
