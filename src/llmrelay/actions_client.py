@@ -188,25 +188,30 @@ class ActionsClient:
     async def find(self, reference: str) -> Connector:
         """A connector by id, else by name when exactly one connector has that name.
 
-        Made on every OpenAI-compatible request, so it reads through the connector cache
-        (``database.execution_cache_ttl_s``): another process's rename is seen after the TTL.
+        Made on every OpenAI-compatible request, so it reads the cached listing of connectors
+        (``database.execution_cache_ttl_s``; a miss by id would otherwise be a database read
+        each time): another process's change is seen after the TTL, this one's at once.
         """
         declared = self._preconfigured.get(reference)
         if declared is not None:
             return Connector.from_preconfigured(declared)
-        try:
-            return Connector.from_stored(await self._connectors.get_cached(reference))
-        except NotFoundError:
-            saved = [Connector.from_stored(s) for s in await self._connectors.list_cached()]
-            declared_all = [Connector.from_preconfigured(d) for d in self._preconfigured.all()]
-            named = [c for c in [*saved, *declared_all] if c.name == reference]
-            if len(named) > 1:
-                raise BadRequestError(
-                    f"{len(named)} connectors are named [{reference}]: name one by its id"
-                ) from None
-            if not named:
-                raise
-            return named[0]
+        saved = await self._connectors.list_cached()
+        for stored in saved:
+            if stored.id == reference:
+                return Connector.from_stored(stored)
+        named = [Connector.from_stored(s) for s in saved if s.name == reference]
+        named += [
+            Connector.from_preconfigured(d)
+            for d in self._preconfigured.all()
+            if d.connector.name == reference
+        ]
+        if len(named) > 1:
+            raise BadRequestError(
+                f"{len(named)} connectors are named [{reference}]: name one by its id"
+            )
+        if not named:
+            raise NotFoundError(f"Saved object [action/{reference}] not found")
+        return named[0]
 
     async def chat_connectors(self) -> list[Connector]:
         """The connectors whose type can serve an OpenAI chat-completions request, by name."""

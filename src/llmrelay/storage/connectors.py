@@ -210,26 +210,6 @@ class ConnectorRepository:
         it (just before running the connector). Raises ``NotFoundError`` for an unknown id and
         ``SecretsError`` when the stored value cannot be decrypted with the configured keys.
         """
-        cached = await self._cached_row(id)
-        if cached.sealed_secrets is None:
-            return cached.connector, {}
-        return cached.connector, self._cipher.decrypt_json(id, cached.sealed_secrets)
-
-    async def get_cached(self, id: str) -> StoredConnector:
-        """``get`` through the execution cache, for lookups made on every request (the
-        OpenAI-compatible API's ``model``); the same TTL and invalidation apply."""
-        return (await self._cached_row(id)).connector
-
-    async def list_cached(self) -> tuple[StoredConnector, ...]:
-        """``list``, reused for up to the cache TTL; any write through this repository drops it."""
-        listing = self._listing
-        if listing is None or time.monotonic() - listing[0] > self._cache_ttl_s:
-            listing = (time.monotonic(), tuple(await self.list()))
-            if self._cache_ttl_s > 0:
-                self._listing = listing
-        return listing[1]
-
-    async def _cached_row(self, id: str) -> _CachedRow:
         cached = self._cache.get(id)
         if cached is None or time.monotonic() - cached.loaded_at > self._cache_ttl_s:
             async with self._db.connect() as connection:
@@ -245,7 +225,18 @@ class ConnectorRepository:
                 if len(self._cache) >= MAX_CACHED_CONNECTORS:
                     self._cache.clear()
                 self._cache[id] = cached
-        return cached
+        if cached.sealed_secrets is None:
+            return cached.connector, {}
+        return cached.connector, self._cipher.decrypt_json(id, cached.sealed_secrets)
+
+    async def list_cached(self) -> tuple[StoredConnector, ...]:
+        """``list``, reused for up to the cache TTL; any write through this repository drops it."""
+        listing = self._listing
+        if listing is None or time.monotonic() - listing[0] > self._cache_ttl_s:
+            listing = (time.monotonic(), tuple(await self.list()))
+            if self._cache_ttl_s > 0:
+                self._listing = listing
+        return listing[1]
 
     async def read_secrets(self, id: str) -> dict[str, str]:
         """Only the secrets of :meth:`load_for_execution`; the same rules apply."""
