@@ -516,3 +516,50 @@ def test_two_connectors_with_one_name_must_be_named_by_id(
         "code": None,
     }
     assert sdk.chat.completions.create(model=first, messages=MESSAGES).choices
+
+
+def test_preconfigured_connectors_are_models_too(tmp_path: Path, upstream: UpstreamServer) -> None:
+    declared = {
+        "name": "Shared GPT",
+        "actionTypeId": ".gen-ai",
+        "config": {"apiProvider": "OpenAI", "apiUrl": upstream.chat_completions_url},
+        "secrets": {"apiKey": UPSTREAM_KEY},
+    }
+    settings = make_settings(tmp_path / "data", **{"actions.preconfigured": {"shared": declared}})
+    with (
+        serve_in_thread(create_app(settings)) as relay,
+        openai.OpenAI(base_url=f"{relay}/v1", api_key=RELAY_KEY, max_retries=0) as sdk,
+    ):
+        assert [m.id for m in sdk.models.list().data] == ["shared"]
+        by_id = sdk.chat.completions.create(model="shared", messages=MESSAGES)
+        by_name = sdk.chat.completions.create(model="Shared GPT/gpt-4o-mini", messages=MESSAGES)
+    assert by_id.choices[0].message.content == EXPECTED
+    assert (by_id.model, by_name.model) == ("gpt-4.1", "gpt-4o-mini")
+
+
+def test_a_stream_asking_for_usage_gets_it_and_the_event_counts_it(
+    admin: httpx.Client, sdk: openai.OpenAI, upstream: UpstreamServer
+) -> None:
+    cid = connector(admin, upstream.chat_completions_url)
+    stream = sdk.chat.completions.create(
+        model="gpt", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    usage = [chunk.usage for chunk in stream if chunk.usage is not None]
+    assert [u.total_tokens for u in usage] == [4 + 7]
+    [event] = events(admin, cid, 1)
+    assert execution(event)["gen_ai"]["usage"]["total_tokens"] == 4 + 7
+
+
+def test_the_azure_route_takes_its_deployment_from_the_path_without_kbn_xsrf(
+    admin: httpx.Client, relay: str, upstream: UpstreamServer
+) -> None:
+    connector(admin, upstream.chat_completions_url, name="team-gpt")
+    body = {"messages": MESSAGES, "model": "ignored-by-azure-clients"}
+    with httpx.Client(base_url=relay, headers={"api-key": RELAY_KEY}) as raw:
+        answered = raw.post("/openai/deployments/team-gpt/chat/completions", json=body)
+        unknown = raw.post("/openai/deployments/nope/chat/completions?api-version=1", json=body)
+    assert answered.status_code == 200
+    assert answered.json()["choices"][0]["message"]["content"] == EXPECTED
+    assert upstream.last_request.json == {"messages": MESSAGES, "model": "gpt-4.1"}
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "model_not_found"
