@@ -7,6 +7,7 @@ streaming, headers and disconnects are seen as an application would see them.
 from __future__ import annotations
 
 import itertools
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -89,6 +90,13 @@ def events(admin: httpx.Client, connector_id: str, count: int) -> list[dict[str,
 def execution(event: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = event["kibana"]["action"]["execution"]
     return found
+
+
+CHUNK_HEAD = re.compile(r'"id":"chatcmpl-\d+","object":"chat.completion.chunk","created":\d+')
+
+
+def without_ids(events: str) -> str:
+    return CHUNK_HEAD.sub("", events)
 
 
 def closed_port() -> int:
@@ -563,3 +571,25 @@ def test_the_azure_route_takes_its_deployment_from_the_path_without_kbn_xsrf(
     assert upstream.last_request.json == {"messages": MESSAGES, "model": "gpt-4.1"}
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "model_not_found"
+
+
+def test_the_event_stream_is_the_providers_bytes_unchanged(
+    admin: httpx.Client, relay: str, upstream: UpstreamServer
+) -> None:
+    connector(admin, upstream.chat_completions_url)
+    body = {"model": "gpt", "messages": MESSAGES, "stream": True}
+    with (
+        httpx.Client(base_url=relay, headers={"authorization": f"Bearer {RELAY_KEY}"}) as raw,
+        raw.stream("POST", "/v1/chat/completions", json=body) as relayed,
+    ):
+        text = relayed.read().decode()
+        content_type = relayed.headers["content-type"]
+    with httpx.Client(base_url=upstream.base_url) as direct:
+        sent = upstream.last_request
+        again = direct.post(
+            sent.path, content=sent.body, headers={"authorization": sent.headers["authorization"]}
+        )
+    assert content_type.startswith("text/event-stream")
+    # the same events but for the ids and creation times, which the upstream makes anew
+    assert without_ids(text) == without_ids(again.text)
+    assert text.endswith("data: [DONE]\n\n")
