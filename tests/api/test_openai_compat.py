@@ -180,7 +180,8 @@ def test_a_streamed_completion_is_relayed_chunk_by_chunk_as_it_arrives(
     assert len(arrivals) == 1 + 7 + 1  # role, one per word, finish
     # buffered, they would arrive together; relayed, they keep the upstream's spacing
     assert arrivals[-1] - arrivals[0] > 0.15 * (len(arrivals) - 1) * 0.8
-    assert all(b - a > 0.05 for a, b in itertools.pairwise(arrivals))
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert sum(gap > 0.05 for gap in gaps) >= len(gaps) // 2  # most, even on a loaded machine
     assert upstream.last_request.json == {"messages": MESSAGES, "model": "gpt-4.1", "stream": True}
     [event] = events(admin, cid, 1)
     assert (execution(event)["sub_action"], execution(event)["source"]) == ("stream", "openai_api")
