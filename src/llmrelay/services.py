@@ -9,13 +9,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from llmrelay.actions_client import ActionsClient
 from llmrelay.connector_types.openai import OpenAIConnectorType
-from llmrelay.connectors import ConnectorTypeRegistry
+from llmrelay.connectors import ConnectorTypeRegistry, TiktokenCounter
 from llmrelay.errors import ConfigurationError, UserError
-from llmrelay.eventlog import EventLogQueries, EventLogWriter
-from llmrelay.execution import ActionExecutor
+from llmrelay.eventlog import EventLogPruner, EventLogQueries, EventLogWriter
+from llmrelay.execution import ActionExecutor, PendingEstimates
 from llmrelay.settings import Settings
 from llmrelay.storage import (
     ConnectorRepository,
@@ -31,9 +32,20 @@ from llmrelay.transport import HttpClientPool, NetworkPolicy, OutboundHttp
 logger = logging.getLogger("llmrelay")
 
 
+SOURCE_CHECKOUT_TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "../shared/data/tiktoken"
+"""Where a source checkout (this repository with ``shared/`` beside it, as CI lays it out)
+finds the offline tiktoken files."""
+
+
+def tokenizer_dir(settings: Settings) -> Path | None:
+    if settings.event_log.tokenizer_dir is not None:
+        return settings.event_log.tokenizer_dir
+    return SOURCE_CHECKOUT_TOKENIZER_DIR if SOURCE_CHECKOUT_TOKENIZER_DIR.is_dir() else None
+
+
 def build_registry(settings: Settings) -> ConnectorTypeRegistry:
     registry = ConnectorTypeRegistry(enabled=settings.actions.enabled_action_types)
-    registry.register(OpenAIConnectorType())
+    registry.register(OpenAIConnectorType(tokens=TiktokenCounter(tokenizer_dir(settings))))
     return registry
 
 
@@ -71,6 +83,12 @@ class Services:
     database: Database
     actions: ActionsClient
     events: EventLogWriter
+    estimates: PendingEstimates
+
+    async def flush_events(self) -> None:
+        """Wait until every execution so far is in the database, estimates counted."""
+        await self.estimates.wait()
+        await self.events.flush()
 
 
 @asynccontextmanager
@@ -92,12 +110,15 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             http = OutboundHttp(pool, policy)
             store = EventStore(database)
             events = EventLogWriter(store)
+            estimates = PendingEstimates(events)
+            pruner = EventLogPruner(store, settings.event_log.retention_days)
             executor = ActionExecutor(
                 registry=registry,
                 connectors=connectors,
                 preconfigured=preconfigured,
                 http=http,
                 events=events,
+                estimates=estimates,
             )
             actions = ActionsClient(
                 registry=registry,
@@ -108,10 +129,19 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 events=EventLogQueries(store),
             )
             events.start()
+            pruner.start()
             logger.info("llmrelay uses the %s", database.description)
             try:
-                yield Services(settings=settings, database=database, actions=actions, events=events)
+                yield Services(
+                    settings=settings,
+                    database=database,
+                    actions=actions,
+                    events=events,
+                    estimates=estimates,
+                )
             finally:
+                await pruner.aclose()
+                await estimates.wait()
                 await events.aclose()
     finally:
         await pool.aclose()

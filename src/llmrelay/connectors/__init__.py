@@ -14,9 +14,11 @@ from llmrelay.connectors.connector_type import (
     sub_action,
 )
 from llmrelay.connectors.registry import ConnectorTypeRegistry
+from llmrelay.connectors.tokens import TiktokenCounter
 from llmrelay.connectors.usage import (
     ExecutionDetails,
     StreamObserver,
+    TokenCounter,
     TokenUsage,
     usage_from_json,
 )
@@ -33,6 +35,8 @@ __all__ = [
     "SubAction",
     "SubActionResult",
     "SubActionService",
+    "TiktokenCounter",
+    "TokenCounter",
     "TokenUsage",
     "sub_action",
     "usage_from_json",

@@ -32,6 +32,9 @@ class ByteStream:
     chunks: AsyncIterator[bytes]
     aclose: Callable[[], Awaitable[None]]
     media_type: str = "text/event-stream"
+    details: Callable[[], ExecutionDetails] | None = None
+    """What the type learned from the stream so far, including anything it kept from the
+    caller (a usage chunk it asked for); when set, the recorder uses it and no observer."""
 
 
 SubActionResult = JsonObject | ByteStream

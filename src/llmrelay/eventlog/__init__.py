@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from llmrelay.eventlog.events import ExecutionEvent, Outcome, Source
 from llmrelay.eventlog.queries import EventLogQueries, FindQuery, FindResult
+from llmrelay.eventlog.retention import EventLogPruner
 from llmrelay.eventlog.writer import EventLogWriter
 
 __all__ = [
+    "EventLogPruner",
     "EventLogQueries",
     "EventLogWriter",
     "ExecutionEvent",

@@ -25,7 +25,7 @@ from llmrelay.connectors import (
 from llmrelay.connectors.schema import first_error, js_type
 from llmrelay.errors import BadRequestError, TransportError, UpstreamError
 from llmrelay.eventlog import EventLogWriter, Source
-from llmrelay.execution.recording import Recorder
+from llmrelay.execution.recording import PendingEstimates, Recorder
 from llmrelay.execution.results import ActionResult, ErrorSource
 from llmrelay.storage import ConnectorRepository, PreconfiguredConnectors, StoredConnector
 from llmrelay.transport import OutboundHttp
@@ -58,12 +58,14 @@ class ActionExecutor:
         preconfigured: PreconfiguredConnectors,
         http: OutboundHttp,
         events: EventLogWriter,
+        estimates: PendingEstimates,
     ) -> None:
         self._registry = registry
         self._connectors = connectors
         self._preconfigured = preconfigured
         self._http = http
         self._events = events
+        self._estimates = estimates
 
     async def execute(
         self,
@@ -83,6 +85,7 @@ class ActionExecutor:
         self._registry.ensure_enabled(stored.connector_type_id)
         recorder = Recorder(
             self._events,
+            self._estimates,
             stored,
             params.get("subAction"),  # Recorder keeps it only when it is a string
             source=source,
