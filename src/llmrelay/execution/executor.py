@@ -9,7 +9,7 @@ those; seeing why a call failed is the point of the log).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +19,8 @@ from llmrelay.connectors import (
     ConnectorContext,
     ConnectorType,
     ConnectorTypeRegistry,
+    EventLogAccess,
+    EveryoneMayReadEventLog,
     ExecutionDetails,
     StreamObserver,
 )
@@ -42,6 +44,10 @@ def _params_error(params: Mapping[str, object]) -> str | None:
     return None
 
 
+def _everyone(user_name: str | None) -> EventLogAccess:
+    return EveryoneMayReadEventLog()
+
+
 @dataclass
 class _Run:
     result: ActionResult
@@ -59,13 +65,18 @@ class ActionExecutor:
         http: OutboundHttp,
         events: EventLogWriter,
         estimates: PendingEstimates,
+        event_log_access: Callable[[str | None], EventLogAccess] | None = None,
     ) -> None:
+        """``event_log_access`` answers, for the user of an execution, whether they may read
+        the event log (``getDashboard``); by default everyone may. The security work plugs its
+        privilege check in here (from ``services.py``)."""
         self._registry = registry
         self._connectors = connectors
         self._preconfigured = preconfigured
         self._http = http
         self._events = events
         self._estimates = estimates
+        self._event_log_access = event_log_access or _everyone
 
     async def execute(
         self,
@@ -93,11 +104,15 @@ class ActionExecutor:
             started_at=datetime.now(UTC),
             started_ns=time.perf_counter_ns(),
         )
-        run = await self._run(stored, secrets, params)
+        run = await self._run(stored, secrets, params, self._event_log_access(user_name))
         return recorder.finish(run.result, run.details, run.observer)
 
     async def _run(
-        self, stored: StoredConnector, secrets: Mapping[str, str], params: Mapping[str, object]
+        self,
+        stored: StoredConnector,
+        secrets: Mapping[str, str],
+        params: Mapping[str, object],
+        event_log_access: EventLogAccess,
     ) -> _Run:
         connector_id = stored.id
         problem = _params_error(params)
@@ -117,6 +132,7 @@ class ActionExecutor:
             config=config,
             secrets=checked_secrets,
             http=self._http,
+            event_log_access=event_log_access,
         )
         return await self._dispatch(connector_type, context, params)
 

@@ -25,6 +25,7 @@ from llmrelay.connector_types.openai.providers import (
 from llmrelay.connector_types.openai.schemas import (
     DEFAULT_TIMEOUT_S,
     IN_PROCESS_ONLY_PARAMS,
+    DashboardParams,
     InvokeAIParams,
     Provider,
     RunActionResponse,
@@ -271,6 +272,17 @@ class OpenAIService(SubActionService):
             timeout_ms=params.timeout,
             reader=self._reader(params, estimate),
         )
+
+    @sub_action("getDashboard", DashboardParams)
+    async def get_dashboard(self, params: DashboardParams) -> JsonObject:
+        """Kibana's answer to "may this caller see the token usage dashboard?".
+
+        Kibana checks the caller's read privilege on the event log, then finds or creates the
+        saved dashboard ``dashboardId``. llmrelay has one built-in usage page per connector
+        (``/app/connectors/<id>/usage``), so any ``dashboardId`` is accepted and nothing is
+        created: only the privilege decides.
+        """
+        return {"available": await self.context.event_log_access.can_read_event_log()}
 
 
 def _invoke_body(params: InvokeAIParams) -> str:
