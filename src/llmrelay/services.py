@@ -32,15 +32,14 @@ from llmrelay.transport import HttpClientPool, NetworkPolicy, OutboundHttp
 logger = logging.getLogger("llmrelay")
 
 
-SOURCE_CHECKOUT_TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "../shared/data/tiktoken"
-"""Where a source checkout (this repository with ``shared/`` beside it, as CI lays it out)
-finds the offline tiktoken files."""
-
-
 def tokenizer_dir(settings: Settings) -> Path | None:
+    """``event_log.tokenizer_dir``; else, in a source checkout laid out as CI lays it (this
+    repository with ``shared/`` beside it), ``../shared/data/tiktoken``; else None (tiktoken's
+    own cache and download)."""
     if settings.event_log.tokenizer_dir is not None:
         return settings.event_log.tokenizer_dir
-    return SOURCE_CHECKOUT_TOKENIZER_DIR if SOURCE_CHECKOUT_TOKENIZER_DIR.is_dir() else None
+    beside_checkout = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tiktoken"
+    return beside_checkout if beside_checkout.is_dir() else None
 
 
 def build_registry(settings: Settings) -> ConnectorTypeRegistry:

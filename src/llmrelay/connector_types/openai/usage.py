@@ -103,8 +103,14 @@ class ChatStreamReader:
         return rest
 
     def _filtered(self, raw: bytes) -> bytes:
-        for event in self._decoder.feed(raw):
-            parsed = self._read(event.data)
+        """One whole event: relayed, cut of its ``"usage":null``, or withheld."""
+        line = raw.rstrip(b"\r\n")
+        if line.startswith(b"data:") and b"\n" not in line:  # the usual one-line event, fast
+            datas = [line[5:].removeprefix(b" ").decode("utf-8", errors="replace")]
+        else:
+            datas = [event.data for event in self._decoder.feed(raw)]
+        for data in datas:
+            parsed = self._read(data)
             if parsed is None:
                 continue
             if parsed.get("choices") == [] and parsed.get("usage") is not None:
@@ -143,8 +149,17 @@ class ChatStreamReader:
 
 
 def _without_null_usage(raw: bytes, parsed: dict[str, object]) -> bytes:
-    """``raw`` with its ``"usage":null`` cut out, if that leaves exactly the same event else."""
-    stripped = _NULL_USAGE.sub(b"", raw, count=1)
+    """``raw`` with its top-level ``"usage":null`` cut out; unchanged when that is not certain.
+
+    Inside a JSON string a quote is always escaped, so a lone ``"usage"`` in the event is a key,
+    and ``parsed`` says the top level has it: then it is that key (the usual case, and cheap).
+    Otherwise the cut is checked by parsing the result again.
+    """
+    stripped, cuts = _NULL_USAGE.subn(b"", raw, count=1)
+    if cuts != 1:
+        return raw
+    if raw.count(b'"usage"') == 1:
+        return stripped
     expected = {k: v for k, v in parsed.items() if k != "usage"}
     for line in stripped.splitlines():
         if line.startswith(b"data:"):
