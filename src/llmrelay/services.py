@@ -5,6 +5,8 @@ The only module that names a concrete connector type (DESIGN.md rule 2).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,9 +44,13 @@ def tokenizer_dir(settings: Settings) -> Path | None:
     return beside_checkout if beside_checkout.is_dir() else None
 
 
-def build_registry(settings: Settings) -> ConnectorTypeRegistry:
+def build_registry(
+    settings: Settings, tokens: TiktokenCounter | None = None
+) -> ConnectorTypeRegistry:
     registry = ConnectorTypeRegistry(enabled=settings.actions.enabled_action_types)
-    registry.register(OpenAIConnectorType(tokens=TiktokenCounter(tokenizer_dir(settings))))
+    registry.register(
+        OpenAIConnectorType(tokens=tokens or TiktokenCounter(tokenizer_dir(settings)))
+    )
     return registry
 
 
@@ -83,6 +89,12 @@ class Services:
     actions: ActionsClient
     events: EventLogWriter
     estimates: PendingEstimates
+    tokens: TiktokenCounter
+
+    async def load_tokenizer(self) -> None:
+        """Load the estimate encoding now, in a thread (0.35 s); a failure is logged, not raised."""
+        with contextlib.suppress(LookupError):
+            await asyncio.to_thread(self.tokens.count, "")
 
     async def flush_events(self) -> None:
         """Wait until every execution so far is in the database, estimates counted."""
@@ -96,7 +108,8 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
     previous_keys = [key.get_secret_value() for key in settings.encryption_previous_keys]
     cipher = SecretsCipher(load_or_create_key(settings, logger), previous_keys)
     policy = NetworkPolicy.from_settings(settings.actions)
-    registry = build_registry(settings)
+    tokens = TiktokenCounter(tokenizer_dir(settings))
+    registry = build_registry(settings, tokens)
     preconfigured = build_preconfigured(settings, registry, policy)
     pool = HttpClientPool()
     try:
@@ -137,6 +150,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                     actions=actions,
                     events=events,
                     estimates=estimates,
+                    tokens=tokens,
                 )
             finally:
                 await pruner.aclose()

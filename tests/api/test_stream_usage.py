@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 
 from llmrelay.app import create_app
 from llmrelay.eventlog import ExecutionEvent
+from llmrelay.settings import Settings
 from tests.api.conftest import create_connector
 from tests.conftest import UPSTREAM_KEY, make_settings
 from tests.tokens import cl100k_tokens
@@ -276,3 +277,10 @@ async def test_without_a_tokenizer_counts_stay_unknown_and_the_stream_is_unharme
     assert '"content":"You "' in relayed
     assert (event.prompt_tokens, event.completion_tokens, event.total_tokens) == (None, None, None)
     assert event.usage_estimated is None
+
+
+async def test_a_server_loads_the_tokenizer_before_its_first_request(settings: Settings) -> None:
+    for at_start in (False, True):
+        app = create_app(settings, load_tokenizer_at_start=at_start)
+        async with app.router.lifespan_context(app):
+            assert app.state.services.tokens.loaded is at_start

@@ -86,6 +86,10 @@ class TiktokenCounter:
                     logger.error("%s", self._failure)
             raise LookupError(self._failure)
 
+    @property
+    def loaded(self) -> bool:
+        return self._encoding is not None
+
     def count(self, text: str) -> int:
         encoding = self._encoding or self._load()
         # ordinary: text that looks like a special token (<|endoftext|>) is counted as text
