@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 
 from llmrelay.app import create_app
 from llmrelay.eventlog import ExecutionEvent
+from llmrelay.services import open_services
 from llmrelay.settings import Settings
 from tests.api.conftest import create_connector
 from tests.conftest import UPSTREAM_KEY, make_settings
@@ -284,3 +285,30 @@ async def test_a_server_loads_the_tokenizer_before_its_first_request(settings: S
         app = create_app(settings, load_tokenizer_at_start=at_start)
         async with app.router.lifespan_context(app):
             assert app.state.services.tokens.loaded is at_start
+
+
+async def test_an_estimate_still_counting_at_shutdown_is_written(
+    settings: Settings, upstream: UpstreamServer
+) -> None:
+    async with open_services(settings) as services:
+        created = await services.actions.create(
+            name="n",
+            connector_type_id=".gen-ai",
+            config={
+                "apiProvider": "Other",
+                "apiUrl": upstream.chat_completions_url,
+                "defaultModel": "m",
+            },
+            secrets={"apiKey": UPSTREAM_KEY},
+        )
+        body = json.dumps({"messages": MESSAGES, "stream_options": {"include_usage": False}})
+        result = await services.actions.execute(created.id, stream_params(body)["params"])  # type: ignore[arg-type]
+        assert result.stream is not None
+        async for _ in result.stream.chunks:
+            pass
+        await result.stream.aclose()
+        # leave at once: the count runs in a thread, and shutdown must wait for it
+    async with open_services(settings) as services:
+        [event] = await services.actions.recent_executions(created.id)
+    assert event.usage_estimated is True
+    assert event.prompt_tokens == cl100k_tokens(PROMPT)
