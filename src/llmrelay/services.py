@@ -37,7 +37,7 @@ logger = logging.getLogger("llmrelay")
 def tokenizer_dir(settings: Settings) -> Path | None:
     """``event_log.tokenizer_dir``; else, in a source checkout laid out as CI lays it (this
     repository with ``shared/`` beside it), ``../shared/data/tiktoken``; else None (tiktoken's
-    own cache and download)."""
+    own cache folder)."""
     if settings.event_log.tokenizer_dir is not None:
         return settings.event_log.tokenizer_dir
     beside_checkout = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tiktoken"

@@ -50,3 +50,17 @@ def test_a_missing_tokenizer_is_logged_once_and_every_count_says_so(
             counter.count("hello")
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
     assert "token estimates are off" in caplog.records[0].message
+
+
+def test_without_a_folder_tiktokens_cache_is_read_and_nothing_is_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    shutil.copytree(SHARED_TIKTOKEN_DIR, cache)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
+    assert TiktokenCounter(None).count("Hello world") == 2
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty"))
+    with pytest.raises(
+        LookupError, match=r"set event_log\.tokenizer_dir or LLMRELAY_TOKENIZER_DIR"
+    ):
+        TiktokenCounter(None).count("Hello world")

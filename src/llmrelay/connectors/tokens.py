@@ -3,7 +3,10 @@
 The folder holds OpenAI's rank file under the name tiktoken gives its cache entry (the sha1 of
 the download address), as ``../shared/data/tiktoken/`` does; the file is read, never written
 (tiktoken's own cache code deletes entries whose hash it dislikes, so it is not pointed at it).
-Without a folder, tiktoken loads the encoding its own way (its cache, else a download).
+Without a folder, the same file is looked for in tiktoken's own cache (``TIKTOKEN_CACHE_DIR``,
+``DATA_GYM_CACHE_DIR``, else ``<temp dir>/data-gym-cache``), where an online ``tiktoken`` run
+leaves it. Nothing is ever downloaded: tiktoken's download has no timeout, and a worker thread
+(or ``serve``'s start) hanging on an unreachable network would be worse than no estimate.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -33,6 +38,14 @@ CL100K_PATTERN = (
 )
 """tiktoken's own values (``tiktoken_ext/openai_public.py``), which it only offers together with
 a loader that downloads; ``tests/connectors/test_tokens.py`` checks them against it."""
+
+
+def tiktoken_cache_dirs() -> list[Path]:
+    """Where tiktoken itself caches encodings, in its order of preference."""
+    for variable in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if os.environ.get(variable):
+            return [Path(os.environ[variable])]
+    return [Path(tempfile.gettempdir()) / "data-gym-cache"]
 
 
 def load_cl100k(folder: Path) -> tiktoken.Encoding:
@@ -75,14 +88,15 @@ class TiktokenCounter:
             if self._encoding is not None:
                 return self._encoding
             if self._failure is None:
+                folders = [self._folder] if self._folder is not None else tiktoken_cache_dirs()
                 try:
-                    if self._folder is not None:
-                        self._encoding = load_cl100k(self._folder)
-                    else:
-                        self._encoding = tiktoken.get_encoding("cl100k_base")
+                    self._encoding = load_cl100k(folders[0])
                     return self._encoding
-                except Exception as exc:  # tiktoken's download raises whatever requests raises
-                    self._failure = f"token estimates are off: {exc}"
+                except LookupError as exc:
+                    self._failure = (
+                        f"token estimates are off: {exc} (set event_log.tokenizer_dir or "
+                        "LLMRELAY_TOKENIZER_DIR to a folder holding it)"
+                    )
                     logger.error("%s", self._failure)
             raise LookupError(self._failure)
 

@@ -38,8 +38,9 @@ class EventLogSettings(_Section):
     retention_days: int = Field(default=90, ge=0)
     """Events older than this are deleted in the background; 0 keeps them for ever."""
     tokenizer_dir: Path | None = None
-    """Folder with tiktoken's ``cl100k_base`` rank file, for token estimates offline; ``None``:
-    ``../shared/data/tiktoken`` beside a source checkout if there is one, else tiktoken's own."""
+    """Folder with tiktoken's ``cl100k_base`` rank file, for token estimates; ``None``:
+    ``../shared/data/tiktoken`` beside a source checkout if there is one, else tiktoken's cache
+    folder (never a download)."""
 
 
 RESERVED_CONNECTOR_IDS = frozenset({"", "__proto__", "constructor"})
