@@ -22,7 +22,8 @@ Answers are deterministic so tests can compute what to expect (``answer_text``, 
 
 Faults are queued with ``UpstreamServer.queue``: each chat-completions request consumes one
 behaviour (FIFO) before anything else is checked. ``Fail`` and ``Respond`` replace the whole answer
-(no auth, no validation); ``Slow``, ``StreamDelay`` and ``CutStream`` alter the normal answer.
+(no auth, no validation); ``Slow``, ``StreamDelay``, ``CutStream`` and ``Rechunk`` alter the
+normal answer.
 """
 
 from __future__ import annotations
@@ -128,7 +129,16 @@ class CutStream:
     after_events: int
 
 
-Behaviour = Fail | Respond | Slow | StreamDelay | CutStream
+@dataclass(frozen=True)
+class Rechunk:
+    """Stream normally, but cut the bytes into ``size``-byte pieces sent one by one, ignoring
+    event boundaries (as TCP may); ``crlf`` ends lines with CRLF instead of LF."""
+
+    size: int
+    crlf: bool = False
+
+
+Behaviour = Fail | Respond | Slow | StreamDelay | CutStream | Rechunk
 
 
 def _text_of(content: object) -> str:
@@ -255,10 +265,18 @@ async def _client_gone(receive: Receive) -> None:
 class _UpstreamApp:
     """The ASGI app; three routes are matched by hand rather than through a router."""
 
-    def __init__(self, state: _State, api_key: str | None, strict: bool, delay_s: float) -> None:
+    def __init__(
+        self,
+        state: _State,
+        api_key: str | None,
+        strict: bool,
+        delay_s: float,
+        strict_status: int = 400,
+    ) -> None:
         self.state = state
         self.api_key = api_key
         self.strict = strict
+        self.strict_status = strict_status
         self.stream_delay_s = delay_s
         self.transports: dict[tuple[str, int], asyncio.Transport] = {}
         self.stopping = asyncio.Event()
@@ -327,6 +345,12 @@ class _UpstreamApp:
             plan.delay_s = behaviour.delay_s
         elif isinstance(behaviour, StreamDelay):
             plan.event_delay_s = behaviour.delay_s
+        elif isinstance(behaviour, Rechunk) and plan.events is not None:
+            whole = b"".join(plan.events)
+            if behaviour.crlf:
+                whole = whole.replace(b"\n", b"\r\n")
+            size = max(behaviour.size, 1)
+            plan.events = [whole[i : i + size] for i in range(0, len(whole), size)]
         elif isinstance(behaviour, CutStream):
             last = len(plan.events) - 1 if plan.events else 0  # never [DONE]
             plan.cut_after = min(max(behaviour.after_events, 0), last)
@@ -354,6 +378,17 @@ class _UpstreamApp:
         if refused is not None or not isinstance(body, dict):
             return _Plan(refused or _error(400, _BAD_JSON))
         unknown = sorted(set(body) - STRICT_FIELDS) if self.strict else []
+        if unknown and self.strict_status == 422:  # FastAPI/pydantic servers (extra="forbid")
+            detail = [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ["body", name],
+                    "msg": "Extra inputs are not permitted",
+                    "input": body[name],
+                }
+                for name in unknown
+            ]
+            return _Plan(JSONResponse({"detail": detail}, 422))
         if unknown:
             s = "s" if len(unknown) > 1 else ""
             message = f"Unrecognized request argument{s} supplied: {', '.join(unknown)}"
@@ -470,10 +505,16 @@ class UpstreamServer:
         *,
         api_key: str | None = DEFAULT_API_KEY,
         reject_unknown_fields: bool = False,
+        unknown_fields_status: int = 400,
         stream_delay_s: float = 0.0,
     ) -> None:
+        """``reject_unknown_fields``: refuse bodies with keys outside ``STRICT_FIELDS`` (such as
+        ``stream_options``), with OpenAI's 400 ``Unrecognized request argument supplied: ...``
+        or, with ``unknown_fields_status=422``, a FastAPI server's ``extra_forbidden`` detail."""
         self._state = _State(record=True)
-        self._app = _UpstreamApp(self._state, api_key, reject_unknown_fields, stream_delay_s)
+        self._app = _UpstreamApp(
+            self._state, api_key, reject_unknown_fields, stream_delay_s, unknown_fields_status
+        )
         self._server = _uvicorn(self._app, fast=False)
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None

@@ -8,12 +8,20 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from llmrelay.connectors import ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
 from llmrelay.errors import BadRequestError, NotFoundError
-from llmrelay.eventlog import EventLogQueries, ExecutionEvent, FindQuery, FindResult, Source
+from llmrelay.eventlog import (
+    EventLogQueries,
+    ExecutionEvent,
+    ExportQuery,
+    FindQuery,
+    FindResult,
+    Source,
+    export_lines,
+)
 from llmrelay.execution import ActionExecutor, ActionResult
 from llmrelay.storage import (
     ConnectorRepository,
@@ -260,3 +268,15 @@ class ActionsClient:
             return None
         connector_type = self._registry.get(connector.connector_type_id)
         return connector_type.chat_completions_params(body, stream=stream)
+    async def export_events(self, connector_id: str, query: ExportQuery) -> AsyncIterator[str]:
+        """A connector's events as NDJSON or CSV text, oldest first, produced as it is read.
+
+        Everything that can be refused (a bad query, an unknown connector) is refused here,
+        before the first line, so that an HTTP caller gets a 4xx and not a broken download.
+        """
+        query = query.checked()
+        await self.get(connector_id)
+        events = self._events.every(
+            connector_id, start=query.start, end=query.end, outcome=query.outcome
+        )
+        return export_lines(events, query.format)

@@ -19,15 +19,25 @@ from llmrelay.services import open_services
 from llmrelay.settings import Settings
 
 
-def create_app(settings: Settings, *, freeze_gc_after_start: bool = False) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    freeze_gc_after_start: bool = False,
+    load_tokenizer_at_start: bool = False,
+) -> Starlette:
     """``freeze_gc_after_start`` is for a server process that owns the interpreter: the objects
     made at start-up live for ever, and leaving them to the collector cost a 70-80 ms pause of
-    every request in flight at each full collection (measured under ``bench/overhead.py``)."""
+    every request in flight at each full collection (measured under ``bench/overhead.py``).
+
+    ``load_tokenizer_at_start`` (a server too) loads the token-estimate encoding before the
+    first request: loading it later held the event loop for up to 130 ms, once."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services:
             app.state.services = services
+            if load_tokenizer_at_start:
+                await services.load_tokenizer()
             if freeze_gc_after_start:
                 gc.collect()
                 gc.freeze()

@@ -5,17 +5,20 @@ The only module that names a concrete connector type (DESIGN.md rule 2).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from llmrelay.actions_client import ActionsClient
 from llmrelay.connector_types.openai import OpenAIConnectorType
-from llmrelay.connectors import ConnectorTypeRegistry
+from llmrelay.connectors import ConnectorTypeRegistry, TiktokenCounter
 from llmrelay.errors import ConfigurationError, UserError
-from llmrelay.eventlog import EventLogQueries, EventLogWriter
-from llmrelay.execution import ActionExecutor
+from llmrelay.eventlog import EventLogPruner, EventLogQueries, EventLogWriter
+from llmrelay.execution import ActionExecutor, PendingEstimates
 from llmrelay.settings import Settings
 from llmrelay.storage import (
     ConnectorRepository,
@@ -31,9 +34,23 @@ from llmrelay.transport import HttpClientPool, NetworkPolicy, OutboundHttp
 logger = logging.getLogger("llmrelay")
 
 
-def build_registry(settings: Settings) -> ConnectorTypeRegistry:
+def tokenizer_dir(settings: Settings) -> Path | None:
+    """``event_log.tokenizer_dir``; else, in a source checkout laid out as CI lays it (this
+    repository with ``shared/`` beside it), ``../shared/data/tiktoken``; else None (tiktoken's
+    own cache folder)."""
+    if settings.event_log.tokenizer_dir is not None:
+        return settings.event_log.tokenizer_dir
+    beside_checkout = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tiktoken"
+    return beside_checkout if beside_checkout.is_dir() else None
+
+
+def build_registry(
+    settings: Settings, tokens: TiktokenCounter | None = None
+) -> ConnectorTypeRegistry:
     registry = ConnectorTypeRegistry(enabled=settings.actions.enabled_action_types)
-    registry.register(OpenAIConnectorType())
+    registry.register(
+        OpenAIConnectorType(tokens=tokens or TiktokenCounter(tokenizer_dir(settings)))
+    )
     return registry
 
 
@@ -71,6 +88,18 @@ class Services:
     database: Database
     actions: ActionsClient
     events: EventLogWriter
+    estimates: PendingEstimates
+    tokens: TiktokenCounter
+
+    async def load_tokenizer(self) -> None:
+        """Load the estimate encoding now, in a thread (0.35 s); a failure is logged, not raised."""
+        with contextlib.suppress(LookupError):
+            await asyncio.to_thread(self.tokens.count, "")
+
+    async def flush_events(self) -> None:
+        """Wait until every execution so far is in the database, estimates counted."""
+        await self.estimates.wait()
+        await self.events.flush()
 
 
 @asynccontextmanager
@@ -79,7 +108,8 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
     previous_keys = [key.get_secret_value() for key in settings.encryption_previous_keys]
     cipher = SecretsCipher(load_or_create_key(settings, logger), previous_keys)
     policy = NetworkPolicy.from_settings(settings.actions)
-    registry = build_registry(settings)
+    tokens = TiktokenCounter(tokenizer_dir(settings))
+    registry = build_registry(settings, tokens)
     preconfigured = build_preconfigured(settings, registry, policy)
     pool = HttpClientPool()
     try:
@@ -92,12 +122,15 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             http = OutboundHttp(pool, policy)
             store = EventStore(database)
             events = EventLogWriter(store)
+            estimates = PendingEstimates(events)
+            pruner = EventLogPruner(store, settings.event_log.retention_days)
             executor = ActionExecutor(
                 registry=registry,
                 connectors=connectors,
                 preconfigured=preconfigured,
                 http=http,
                 events=events,
+                estimates=estimates,
             )
             actions = ActionsClient(
                 registry=registry,
@@ -108,10 +141,20 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 events=EventLogQueries(store),
             )
             events.start()
+            pruner.start()
             logger.info("llmrelay uses the %s", database.description)
             try:
-                yield Services(settings=settings, database=database, actions=actions, events=events)
+                yield Services(
+                    settings=settings,
+                    database=database,
+                    actions=actions,
+                    events=events,
+                    estimates=estimates,
+                    tokens=tokens,
+                )
             finally:
+                await pruner.aclose()
+                await estimates.wait()
                 await events.aclose()
     finally:
         await pool.aclose()

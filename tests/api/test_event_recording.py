@@ -13,6 +13,7 @@ from llmrelay.services import open_services
 from llmrelay.settings import Settings
 from tests.api.conftest import create_connector
 from tests.live import serve_in_thread
+from tests.tokens import cl100k_tokens
 from tests.upstream import Fail, Respond, StreamDelay, UpstreamServer
 
 BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"count my tokens"}]}'
@@ -20,7 +21,7 @@ BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"count my to
 
 async def events_of(app: Starlette, connector_id: str) -> list[ExecutionEvent]:
     services = app.state.services
-    await services.events.flush()
+    await services.flush_events()
     found: list[ExecutionEvent] = await services.actions.recent_executions(connector_id)
     return found
 
@@ -102,7 +103,11 @@ async def test_a_stream_is_recorded_when_it_ends_with_its_usage(
     left = next(e for e in recorded if e.error_message is not None)
     assert (whole.outcome, whole.model, whole.total_tokens) == ("success", "gpt4o", 9)
     assert left.error_message == "the caller closed the stream before it ended"
-    assert left.total_tokens is None
+    # the usage chunk never came: counted from the request and the text relayed before leaving
+    assert left.usage_estimated is True
+    assert left.prompt_tokens == cl100k_tokens("<|start|>user\ncount my tokens\n<|end|>")
+    assert left.completion_tokens is not None
+    assert left.completion_tokens >= cl100k_tokens('{"content":""}')
 
 
 async def events_written_by_the_server(

@@ -7,6 +7,7 @@ streaming, headers and disconnects are seen as an application would see them.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import socket
 import time
@@ -182,7 +183,13 @@ def test_a_streamed_completion_is_relayed_chunk_by_chunk_as_it_arrives(
     assert arrivals[-1] - arrivals[0] > 0.15 * (len(arrivals) - 1) * 0.8
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert sum(gap > 0.05 for gap in gaps) >= len(gaps) // 2  # most, even on a loaded machine
-    assert upstream.last_request.json == {"messages": MESSAGES, "model": "gpt-4.1", "stream": True}
+    # llmrelay asks for usage; the usage chunk it asked for is withheld (9 chunks, not 10)
+    assert upstream.last_request.json == {
+        "messages": MESSAGES,
+        "model": "gpt-4.1",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     [event] = events(admin, cid, 1)
     assert (execution(event)["sub_action"], execution(event)["source"]) == ("stream", "openai_api")
 
@@ -587,8 +594,10 @@ def test_the_event_stream_is_the_providers_bytes_unchanged(
         content_type = relayed.headers["content-type"]
     with httpx.Client(base_url=upstream.base_url) as direct:
         sent = upstream.last_request
+        # what the caller would have got without llmrelay: no stream_options of llmrelay's
+        unasked = {k: v for k, v in json.loads(sent.body).items() if k != "stream_options"}
         again = direct.post(
-            sent.path, content=sent.body, headers={"authorization": sent.headers["authorization"]}
+            sent.path, json=unasked, headers={"authorization": sent.headers["authorization"]}
         )
     assert content_type.startswith("text/event-stream")
     # the same events but for the ids and creation times, which the upstream makes anew

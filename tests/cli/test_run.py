@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -76,3 +78,63 @@ def test_executions_lists_what_ran(cli: CliRunner, upstream: UpstreamServer) -> 
     assert events[1]["kibana"]["action"]["execution"]["source"] == "cli"
     unknown = cli.invoke(main, ["executions", "--connector", "nope"])
     assert unknown.exit_code == 1
+
+
+def test_executions_export_writes_every_event_as_csv_or_ndjson(
+    cli: CliRunner, upstream: UpstreamServer
+) -> None:
+    cid = create_connector(cli, upstream)
+    for _ in range(2):
+        cli.invoke(
+            main,
+            ["run", cid, "--body", "-"],
+            input='{"messages":[{"role":"user","content":"a b"}]}',
+        )
+    upstream.queue(Fail(500, ""))
+    cli.invoke(
+        main, ["run", cid, "--body", "-"], input='{"messages":[{"role":"user","content":"x"}]}'
+    )
+    exported = cli.invoke(main, ["executions", "--connector", cid, "--export", "csv"])
+    assert exported.exit_code == 0, exported.output
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [r["outcome"] for r in rows] == ["success", "success", "failure"]  # oldest first
+    assert rows[0]["total_tokens"] == "7"
+    failures = cli.invoke(
+        main,
+        [
+            "executions",
+            "--connector",
+            cid,
+            "--export",
+            "ndjson",
+            "--outcome",
+            "failure",
+            "--start",
+            "2000-01-01",
+        ],
+    )
+    [line] = failures.stdout.splitlines()
+    assert json.loads(line)["event"]["outcome"] == "failure"
+    later = cli.invoke(
+        main, ["executions", "--connector", cid, "--export", "ndjson", "--start", "2999-01-01"]
+    )
+    assert (later.exit_code, later.stdout) == (0, "")
+    needs_connector = cli.invoke(main, ["executions", "--export", "csv"])
+    assert needs_connector.exit_code == 2
+    assert "--export needs --connector" in needs_connector.output
+    backwards = cli.invoke(
+        main,
+        [
+            "executions",
+            "--connector",
+            cid,
+            "--export",
+            "csv",
+            "--start",
+            "2026-02-01",
+            "--end",
+            "2026-01-01",
+        ],
+    )
+    assert backwards.exit_code == 1
+    assert "[end]: 2026-01-01T00:00:00+00:00 is before [start]" in backwards.output

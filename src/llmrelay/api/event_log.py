@@ -1,18 +1,20 @@
-"""``GET /api/event_log/connector/{id}/_find``: a connector's executions, paged and filtered."""
+"""A connector's executions: ``_find`` (paged, filtered) and ``_export`` (NDJSON/CSV, streamed)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from llmrelay.api.connectors import actions_of
 from llmrelay.errors import BadRequestError
-from llmrelay.eventlog import FindQuery
+from llmrelay.eventlog import EXPORT_FORMATS, ExportQuery, FindQuery
 
 KNOWN_PARAMETERS = frozenset({"start", "end", "outcome", "page", "per_page", "sort"})
+EXPORT_PARAMETERS = frozenset({"format", "start", "end", "outcome"})
 
 
 def _time(name: str, value: str | None) -> datetime | None:
@@ -65,6 +67,35 @@ async def find_connector_events(request: Request) -> JSONResponse:
     )
 
 
+def parse_export_query(params: dict[str, str]) -> ExportQuery:
+    unknown = sorted(set(params) - EXPORT_PARAMETERS)
+    if unknown:
+        raise BadRequestError(f"[{unknown[0]}]: definition for this key is missing")
+    return ExportQuery(
+        format=params.get("format", "ndjson"),
+        start=_time("start", params.get("start")),
+        end=_time("end", params.get("end")),
+        outcome=params.get("outcome"),
+    )
+
+
+async def export_connector_events(request: Request) -> StreamingResponse:
+    query = parse_export_query(dict(request.query_params))
+    connector_id = request.path_params["connector_id"]
+    lines = await actions_of(request).export_events(connector_id, query)
+    name = f"{re.sub(r'[^A-Za-z0-9._-]', '_', connector_id)}-events.{query.format}"
+    return StreamingResponse(
+        lines,
+        media_type=EXPORT_FORMATS[query.format],
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
 routes: list[BaseRoute] = [
-    Route("/api/event_log/connector/{connector_id}/_find", find_connector_events, methods=["GET"])
+    Route("/api/event_log/connector/{connector_id}/_find", find_connector_events, methods=["GET"]),
+    Route(
+        "/api/event_log/connector/{connector_id}/_export",
+        export_connector_events,
+        methods=["GET"],
+    ),
 ]

@@ -70,7 +70,7 @@ def serve(state: CliState, host: str | None, port: int | None, config_file: Path
     except LlmrelayError as exc:
         raise click.ClickException(str(exc)) from None
     uvicorn.run(
-        create_app(settings, freeze_gc_after_start=True),
+        create_app(settings, freeze_gc_after_start=True, load_tokenizer_at_start=True),
         host=settings.server.host,
         port=settings.server.port,
         log_level=settings.log_level,

@@ -7,6 +7,8 @@ from llmrelay.connectors.connector_type import (
     ConnectorContext,
     ConnectorType,
     ConnectorTypeInfo,
+    EventLogAccess,
+    EveryoneMayReadEventLog,
     JsonObject,
     SubAction,
     SubActionResult,
@@ -14,9 +16,11 @@ from llmrelay.connectors.connector_type import (
     sub_action,
 )
 from llmrelay.connectors.registry import ConnectorTypeRegistry
+from llmrelay.connectors.tokens import TiktokenCounter
 from llmrelay.connectors.usage import (
     ExecutionDetails,
     StreamObserver,
+    TokenCounter,
     TokenUsage,
     usage_from_json,
 )
@@ -27,12 +31,16 @@ __all__ = [
     "ConnectorType",
     "ConnectorTypeInfo",
     "ConnectorTypeRegistry",
+    "EventLogAccess",
+    "EveryoneMayReadEventLog",
     "ExecutionDetails",
     "JsonObject",
     "StreamObserver",
     "SubAction",
     "SubActionResult",
     "SubActionService",
+    "TiktokenCounter",
+    "TokenCounter",
     "TokenUsage",
     "sub_action",
     "usage_from_json",

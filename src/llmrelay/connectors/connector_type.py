@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -32,9 +32,33 @@ class ByteStream:
     chunks: AsyncIterator[bytes]
     aclose: Callable[[], Awaitable[None]]
     media_type: str = "text/event-stream"
+    details: Callable[[], ExecutionDetails] | None = None
+    """What the type learned from the stream so far, including anything it kept from the
+    caller (a usage chunk it asked for); when set, the recorder uses it and no observer."""
 
 
 SubActionResult = JsonObject | ByteStream
+
+
+class EventLogAccess(Protocol):
+    """Whether the caller of one execution may read the event log (its token usage).
+
+    Kibana's ``getDashboard`` asks Elasticsearch, as the calling user, for ``read`` on the
+    event-log indices. A connector type asks this instead: it is bound to the caller by the
+    executor, so the type never sees the request, the user or the privileges store.
+    """
+
+    async def can_read_event_log(self) -> bool: ...
+
+
+class EveryoneMayReadEventLog:
+    """The answer until there are users and roles: every caller may."""
+
+    async def can_read_event_log(self) -> bool:
+        return True
+
+
+EVERYONE_MAY_READ_EVENT_LOG = EveryoneMayReadEventLog()
 
 
 @dataclass(frozen=True)
@@ -44,6 +68,7 @@ class ConnectorContext:
     config: Mapping[str, object]
     secrets: Mapping[str, str]
     http: OutboundHttp
+    event_log_access: EventLogAccess = EVERYONE_MAY_READ_EVENT_LOG
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ answer). A count the provider did not give, or gave as something other than a nu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,6 +47,14 @@ def usage_from_json(data: object) -> TokenUsage | None:
     return usage
 
 
+class TokenCounter(Protocol):
+    """Counts the tokens of a text (a tokenizer). Slow enough to keep off the request path."""
+
+    def count(self, text: str) -> int:
+        """Raises ``LookupError`` when the tokenizer cannot be loaded."""
+        ...
+
+
 @dataclass(frozen=True)
 class ExecutionDetails:
     """What the event log records about a run besides its outcome."""
@@ -55,6 +63,9 @@ class ExecutionDetails:
     model: str | None = None
     usage: TokenUsage | None = None
     request_body_bytes: int | None = None
+    estimate: Callable[[], TokenUsage] | None = None
+    """Counts the tokens when the provider reported none (``usage`` is None). Blocking: the
+    recorder calls it in a worker thread, after the caller has its answer."""
 
 
 class StreamObserver(Protocol):

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from llmrelay.eventlog.events import ExecutionEvent, Outcome, Source
+from llmrelay.eventlog.export import FORMATS as EXPORT_FORMATS
+from llmrelay.eventlog.export import ExportQuery, export_lines
 from llmrelay.eventlog.queries import EventLogQueries, FindQuery, FindResult
+from llmrelay.eventlog.retention import EventLogPruner
 from llmrelay.eventlog.writer import EventLogWriter
 
 __all__ = [
+    "EXPORT_FORMATS",
+    "EventLogPruner",
     "EventLogQueries",
     "EventLogWriter",
     "ExecutionEvent",
+    "ExportQuery",
     "FindQuery",
     "FindResult",
     "Outcome",
     "Source",
+    "export_lines",
 ]

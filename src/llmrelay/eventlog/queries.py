@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,3 +83,17 @@ class EventLogQueries:
             descending=query.sort_order == "desc",
         )
         return FindResult(query.page, query.per_page, total, [ExecutionEvent(**r) for r in rows])
+
+    async def every(
+        self,
+        connector_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        outcome: str | None = None,
+        rows_per_read: int = 500,
+    ) -> AsyncIterator[ExecutionEvent]:
+        """All of a connector's matching events, oldest first, read a batch at a time."""
+        where = EventFilter(connector_id, start, end, outcome)
+        async for row in self._store.iterate(where, batch=rows_per_read):
+            yield ExecutionEvent(**row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llmrelay.execution.executor import ActionExecutor
+from llmrelay.execution.recording import PendingEstimates
 from llmrelay.execution.results import ActionResult, UpstreamFailure
 
-__all__ = ["ActionExecutor", "ActionResult", "UpstreamFailure"]
+__all__ = ["ActionExecutor", "ActionResult", "PendingEstimates", "UpstreamFailure"]

@@ -9,7 +9,7 @@ those; seeing why a call failed is the point of the log).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,13 +19,15 @@ from llmrelay.connectors import (
     ConnectorContext,
     ConnectorType,
     ConnectorTypeRegistry,
+    EventLogAccess,
+    EveryoneMayReadEventLog,
     ExecutionDetails,
     StreamObserver,
 )
 from llmrelay.connectors.schema import first_error, js_type
 from llmrelay.errors import BadRequestError, TransportError, UpstreamError
 from llmrelay.eventlog import EventLogWriter, Source
-from llmrelay.execution.recording import Recorder
+from llmrelay.execution.recording import PendingEstimates, Recorder
 from llmrelay.execution.results import ActionResult, ErrorSource, UpstreamFailure
 from llmrelay.storage import ConnectorRepository, PreconfiguredConnectors, StoredConnector
 from llmrelay.transport import OutboundHttp
@@ -40,6 +42,10 @@ def _params_error(params: Mapping[str, object]) -> str | None:
     if not isinstance(sub_params, Mapping):
         return f"[subActionParams]: expected value of type [object] but got [{js_type(sub_params)}]"
     return None
+
+
+def _everyone(user_name: str | None) -> EventLogAccess:
+    return EveryoneMayReadEventLog()
 
 
 @dataclass
@@ -58,12 +64,19 @@ class ActionExecutor:
         preconfigured: PreconfiguredConnectors,
         http: OutboundHttp,
         events: EventLogWriter,
+        estimates: PendingEstimates,
+        event_log_access: Callable[[str | None], EventLogAccess] | None = None,
     ) -> None:
+        """``event_log_access`` answers, for the user of an execution, whether they may read
+        the event log (``getDashboard``); by default everyone may. The security work plugs its
+        privilege check in here (from ``services.py``)."""
         self._registry = registry
         self._connectors = connectors
         self._preconfigured = preconfigured
         self._http = http
         self._events = events
+        self._estimates = estimates
+        self._event_log_access = event_log_access or _everyone
 
     async def execute(
         self,
@@ -83,6 +96,7 @@ class ActionExecutor:
         self._registry.ensure_enabled(stored.connector_type_id)
         recorder = Recorder(
             self._events,
+            self._estimates,
             stored,
             params.get("subAction"),  # Recorder keeps it only when it is a string
             source=source,
@@ -90,11 +104,15 @@ class ActionExecutor:
             started_at=datetime.now(UTC),
             started_ns=time.perf_counter_ns(),
         )
-        run = await self._run(stored, secrets, params)
+        run = await self._run(stored, secrets, params, self._event_log_access(user_name))
         return recorder.finish(run.result, run.details, run.observer)
 
     async def _run(
-        self, stored: StoredConnector, secrets: Mapping[str, str], params: Mapping[str, object]
+        self,
+        stored: StoredConnector,
+        secrets: Mapping[str, str],
+        params: Mapping[str, object],
+        event_log_access: EventLogAccess,
     ) -> _Run:
         connector_id = stored.id
         problem = _params_error(params)
@@ -114,6 +132,7 @@ class ActionExecutor:
             config=config,
             secrets=checked_secrets,
             http=self._http,
+            event_log_access=event_log_access,
         )
         return await self._dispatch(connector_type, context, params)
 

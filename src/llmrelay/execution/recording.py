@@ -2,19 +2,65 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
+from functools import partial
 
-from llmrelay.connectors import ByteStream, ExecutionDetails, StreamObserver
+from llmrelay.connectors import ByteStream, ExecutionDetails, StreamObserver, TokenUsage
 from llmrelay.errors import LlmrelayError
 from llmrelay.eventlog import EventLogWriter, ExecutionEvent, Source
 from llmrelay.execution.results import ActionResult
 from llmrelay.storage import StoredConnector
 
 ABANDONED = "the caller closed the stream before it ended"
+logger = logging.getLogger("llmrelay.eventlog")
+
+
+class PendingEstimates:
+    """Counts estimated tokens in worker threads, then records their events.
+
+    Tokenising takes tens to hundreds of microseconds of CPU per execution: done on the event
+    loop it would delay every other request, so it runs in the loop's default executor after the
+    caller has its answer (for a stream: after its last byte). ``wait`` waits for the counts
+    still running (shutdown calls it), so a clean shutdown loses none of their events.
+    """
+
+    def __init__(self, events: EventLogWriter) -> None:
+        self._events = events
+        self._pending: set[asyncio.Future[TokenUsage]] = set()
+
+    def record(self, event: ExecutionEvent, estimate: Callable[[], TokenUsage]) -> None:
+        future = asyncio.get_running_loop().run_in_executor(None, estimate)
+        self._pending.add(future)
+        future.add_done_callback(partial(self._counted, event))
+
+    def _counted(self, event: ExecutionEvent, future: asyncio.Future[TokenUsage]) -> None:
+        self._pending.discard(future)
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            if not isinstance(error, LookupError):  # LookupError: no tokenizer, logged once
+                logger.error("token estimate failed", exc_info=error)
+            self._events.record(event)
+            return
+        usage = future.result()
+        self._events.record(
+            dataclasses.replace(
+                event,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                total_tokens=usage.total_tokens,
+                usage_estimated=usage.estimated,
+            )
+        )
+
+    async def wait(self) -> None:
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
 
 
 def _error_message(result: ActionResult) -> str | None:
@@ -35,6 +81,7 @@ class Recorder:
     def __init__(
         self,
         events: EventLogWriter,
+        estimates: PendingEstimates,
         stored: StoredConnector,
         sub_action: object,
         *,
@@ -44,6 +91,7 @@ class Recorder:
         started_ns: int,
     ) -> None:
         self._events = events
+        self._estimates = estimates
         self._stored = stored
         self._sub_action = sub_action if isinstance(sub_action, str) else None
         self._source = source
@@ -71,18 +119,26 @@ class Recorder:
             if recorded:
                 return
             recorded = True
-            seen = observer.details() if observer is not None else details
+            if stream.details is not None:
+                seen = stream.details()
+            else:
+                seen = observer.details() if observer is not None else details
             merged = dataclasses.replace(
-                details, model=seen.model or details.model, usage=seen.usage or details.usage
+                details,
+                model=seen.model or details.model,
+                usage=seen.usage or details.usage,
+                estimate=seen.estimate,
             )
             self._record(error is None or error == ABANDONED, error, merged)
+
+        feed = observer.feed if observer is not None and stream.details is None else None
 
         async def chunks() -> AsyncGenerator[bytes, None]:
             nonlocal error
             try:
                 async for chunk in stream.chunks:
-                    if observer is not None:
-                        observer.feed(chunk)
+                    if feed is not None:
+                        feed(chunk)
                     yield chunk
                 error = None
             except LlmrelayError as exc:
@@ -107,26 +163,28 @@ class Recorder:
         ended_at = datetime.now(UTC)
         verb = "action executed" if success else "action execution failure"
         usage = details.usage
-        self._events.record(
-            ExecutionEvent(
-                id=str(uuid.uuid4()),
-                timestamp=self._started_at,
-                end=ended_at,
-                duration_ns=time.perf_counter_ns() - self._started_ns,
-                outcome="success" if success else "failure",
-                connector_id=stored.id,
-                connector_name=stored.name,
-                connector_type_id=stored.connector_type_id,
-                sub_action=self._sub_action,
-                source=self._source,
-                message=f"{verb}: {stored.connector_type_id}:{stored.id}: {stored.name}",
-                provider=details.provider,
-                model=details.model,
-                user_name=self._user_name,
-                error_message=error,
-                prompt_tokens=usage.prompt_tokens if usage else None,
-                completion_tokens=usage.completion_tokens if usage else None,
-                total_tokens=usage.total_tokens if usage else None,
-                usage_estimated=usage.estimated if usage else None,
-            )
+        event = ExecutionEvent(
+            id=str(uuid.uuid4()),
+            timestamp=self._started_at,
+            end=ended_at,
+            duration_ns=time.perf_counter_ns() - self._started_ns,
+            outcome="success" if success else "failure",
+            connector_id=stored.id,
+            connector_name=stored.name,
+            connector_type_id=stored.connector_type_id,
+            sub_action=self._sub_action,
+            source=self._source,
+            message=f"{verb}: {stored.connector_type_id}:{stored.id}: {stored.name}",
+            provider=details.provider,
+            model=details.model,
+            user_name=self._user_name,
+            error_message=error,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            total_tokens=usage.total_tokens if usage else None,
+            usage_estimated=usage.estimated if usage else None,
         )
+        if usage is None and details.estimate is not None:
+            self._estimates.record(event, details.estimate)
+        else:
+            self._events.record(event)

@@ -17,6 +17,7 @@ from llmrelay.settings.files import KIBANA_KEYS, ConfigFile, read_config_file, s
 from llmrelay.settings.models import (
     ActionsSettings,
     DatabaseSettings,
+    EventLogSettings,
     PreconfiguredConnector,
     ServerSettings,
     Settings,
@@ -32,6 +33,8 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "LLMRELAY_ENCRYPTION_KEY": ("encryption_key",),
     "LLMRELAY_ENCRYPTION_PREVIOUS_KEYS": ("encryption_previous_keys",),
     "LLMRELAY_LOG_LEVEL": ("log_level",),
+    "LLMRELAY_EVENT_LOG_RETENTION_DAYS": ("event_log", "retention_days"),
+    "LLMRELAY_TOKENIZER_DIR": ("event_log", "tokenizer_dir"),
 }
 """Environment variables and the setting each sets. ``LLMRELAY_CONFIG`` names the config file;
 ``LLMRELAY_ENCRYPTION_PREVIOUS_KEYS`` takes a comma-separated list."""
@@ -87,6 +90,7 @@ __all__ = [
     "ActionsSettings",
     "ConfigFile",
     "DatabaseSettings",
+    "EventLogSettings",
     "PreconfiguredConnector",
     "ServerSettings",
     "Settings",

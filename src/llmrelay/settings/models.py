@@ -34,6 +34,15 @@ class DatabaseSettings(_Section):
     """How long an execution may reuse a connector read from the database (0: never)."""
 
 
+class EventLogSettings(_Section):
+    retention_days: int = Field(default=90, ge=0)
+    """Events older than this are deleted in the background; 0 keeps them for ever."""
+    tokenizer_dir: Path | None = None
+    """Folder with tiktoken's ``cl100k_base`` rank file, for token estimates; ``None``:
+    ``../shared/data/tiktoken`` beside a source checkout if there is one, else tiktoken's cache
+    folder (never a download)."""
+
+
 RESERVED_CONNECTOR_IDS = frozenset({"", "__proto__", "constructor"})
 ALERT_HISTORY_ID = "preconfigured-alert-history-es-index"
 
@@ -73,6 +82,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     actions: ActionsSettings = ActionsSettings()
+    event_log: EventLogSettings = EventLogSettings()
     encryption_key: SecretStr | None = None
     """At least 32 characters; when absent one is generated into ``<data_dir>/encryption.key``."""
     encryption_previous_keys: tuple[SecretStr, ...] = ()

@@ -5,12 +5,12 @@ Rows are plain mappings of column → value; ``llmrelay.eventlog`` owns their me
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from llmrelay.storage.db import Database
 from llmrelay.storage.tables import events
@@ -82,3 +82,42 @@ class EventStore:
             total = (await connection.execute(count)).scalar_one()
             rows = [dict(row._mapping) for row in await connection.execute(page)]
         return int(total), rows
+
+    async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        """Delete at most ``limit`` events that started before ``cutoff``; how many went.
+
+        One short transaction per call, so a large backlog never holds the table for long.
+        """
+        oldest = select(events.c.id).where(events.c.timestamp < cutoff).limit(limit)
+        async with self._db.begin() as connection:
+            result = await connection.execute(
+                delete(events).where(events.c.id.in_(oldest.scalar_subquery()))
+            )
+        return int(result.rowcount or 0)
+
+    async def iterate(self, where: EventFilter, *, batch: int) -> AsyncIterator[dict[str, Any]]:
+        """Every matching event, oldest first, read ``batch`` rows at a time (keyset paging:
+        memory stays bounded and no query holds a transaction open between batches)."""
+        conditions = [events.c.connector_id == where.connector_id]
+        if where.start is not None:
+            conditions.append(events.c.timestamp >= where.start)
+        if where.end is not None:
+            conditions.append(events.c.timestamp <= where.end)
+        if where.outcome is not None:
+            conditions.append(events.c.outcome == where.outcome)
+        after: tuple[datetime, str] | None = None
+        while True:
+            statement = select(events).where(*conditions)
+            if after is not None:
+                statement = statement.where(
+                    (events.c.timestamp > after[0])
+                    | ((events.c.timestamp == after[0]) & (events.c.id > after[1]))
+                )
+            statement = statement.order_by(events.c.timestamp, events.c.id).limit(batch)
+            async with self._db.connect() as connection:
+                rows = [dict(row._mapping) for row in await connection.execute(statement)]
+            for row in rows:
+                yield row
+            if len(rows) < batch:
+                return
+            after = (rows[-1]["timestamp"], rows[-1]["id"])

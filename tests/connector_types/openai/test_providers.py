@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmrelay.connector_types.openai.providers import PROVIDERS, shape_body
+from llmrelay.connector_types.openai.providers import (
+    PROVIDERS,
+    shape_body,
+    shape_request,
+    without_usage_request,
+)
 
 OFFICIAL = "https://api.openai.com/v1/chat/completions"
 PROXY = "https://llm-gateway.example.com/v1/chat/completions"
@@ -51,7 +56,8 @@ BODY = '{"messages":[{"role":"user","content":"hi"}]}'
             "Other",
             PROXY,
             True,
-            '{"messages":[{"role":"user","content":"hi"}],"stream":true,"model":"gpt-4.1"}',
+            '{"messages":[{"role":"user","content":"hi"}],"stream":true,'
+            '"stream_options":{"include_usage":true},"model":"gpt-4.1"}',
         ),
     ],
 )
@@ -59,6 +65,50 @@ def test_shape_body_per_provider(provider: str, url: str, stream: bool, expected
     rules = PROVIDERS[provider]  # type: ignore[index]
     model = "gpt-4.1" if rules.injects_default_model else None
     assert shape_body(rules, url=url, body=BODY, stream=stream, default_model=model) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "sent", "asked"),
+    [
+        # the caller's own stream flag, on a URL whose flag llmrelay leaves alone
+        ('{"stream":true}', '{"stream":true,"stream_options":{"include_usage":true}}', True),
+        ('{"stream":false}', '{"stream":false}', False),  # OpenAI refuses options off-stream
+        ('{"messages":[]}', '{"messages":[]}', False),  # no stream flag: no stream
+        # the caller decided: left alone, whichever way
+        (
+            '{"stream":true,"stream_options":{"include_usage":false}}',
+            '{"stream":true,"stream_options":{"include_usage":false}}',
+            False,
+        ),
+        (
+            '{"stream":true,"stream_options":{"include_usage":true}}',
+            '{"stream":true,"stream_options":{"include_usage":true}}',
+            False,
+        ),
+        # other options kept, usage added beside them
+        (
+            '{"stream":true,"stream_options":{"include_obfuscation":false}}',
+            '{"stream":true,"stream_options":{"include_obfuscation":false,"include_usage":true}}',
+            True,
+        ),
+    ],
+)
+def test_usage_is_asked_for_unless_the_caller_chose(body: str, sent: str, asked: bool) -> None:
+    shaped = shape_request(
+        PROVIDERS["Azure OpenAI"], url=AZURE_OTHER_PATH, body=body, stream=True, default_model=None
+    )
+    assert (shaped.text, shaped.asked_usage) == (sent, asked)
+    if asked:
+        assert without_usage_request(shaped.text) == body
+
+
+def test_a_body_shaped_without_asking_has_no_stream_options() -> None:
+    for rules in PROVIDERS.values():
+        shaped = shape_request(
+            rules, url=AZURE, body=BODY, stream=True, default_model=None, ask_usage=False
+        )
+        assert "stream_options" not in json.loads(shaped.text)
+        assert shaped.asked_usage is False
 
 
 def test_existing_keys_keep_their_place_and_model_is_kept() -> None:

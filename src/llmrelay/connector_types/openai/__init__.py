@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from pydantic import BaseModel
 
+from llmrelay.connector_types.openai.estimate import Completion, stream_estimate
 from llmrelay.connector_types.openai.schemas import (
     CONFIG_ALTERNATIVES,
     DEFAULT_MODEL,
     SECRETS_ALTERNATIVES,
 )
 from llmrelay.connector_types.openai.service import OpenAIService
-from llmrelay.connector_types.openai.usage import UsageFromStream, answer_details
+from llmrelay.connector_types.openai.usage import answer_details
 from llmrelay.connector_types.openai.validation import validate_api_url, validate_secret_rules
 from llmrelay.connectors import (
+    ConnectorContext,
     ConnectorType,
     ConnectorTypeInfo,
     ExecutionDetails,
     JsonObject,
-    StreamObserver,
+    SubActionService,
+    TokenCounter,
 )
 from llmrelay.connectors.schema import validate_one_of
 from llmrelay.transport import NetworkPolicy
@@ -39,6 +43,16 @@ class OpenAIConnectorType(ConnectorType):
         ),
     )
     service_class = OpenAIService
+
+    def __init__(self, tokens: TokenCounter | None = None) -> None:
+        """``tokens`` counts estimates when a provider reports no usage; None: no estimates."""
+        self.tokens = tokens
+        self._refusing_stream_options: set[str] = set()
+
+    def create_service(self, context: ConnectorContext) -> SubActionService:
+        return OpenAIService(
+            context, tokens=self.tokens, refusing_stream_options=self._refusing_stream_options
+        )
 
     def validate_config(self, config: object, policy: NetworkPolicy) -> JsonObject:
         validated = validate_one_of(CONFIG_ALTERNATIVES, config)
@@ -60,12 +74,16 @@ class OpenAIConnectorType(ConnectorType):
         params: BaseModel,
         data: JsonObject | None,
     ) -> ExecutionDetails:
-        return answer_details(config, params, data)
-
-    def stream_observer(
-        self, config: Mapping[str, object], sub_action: str, params: BaseModel
-    ) -> StreamObserver | None:
-        return UsageFromStream(config, params)
+        found = answer_details(config, params, data)
+        body = getattr(params, "body", None)
+        if found.usage is not None or not data or self.tokens is None or not isinstance(body, str):
+            return found
+        # a JSON answer without usage (to a streamed request: run and test insist on usage)
+        completion = Completion()
+        choices = data.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            completion.add_delta(choices[0].get("message"))
+        return dataclasses.replace(found, estimate=stream_estimate(self.tokens, body, completion))
 
     def chat_completions_params(self, body: str, *, stream: bool) -> JsonObject | None:
         """``stream`` relays the provider's SSE as it arrives; ``run`` checks the answer's shape."""

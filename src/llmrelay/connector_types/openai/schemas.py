@@ -148,6 +148,10 @@ class InvokeAIParams(BaseModel):
     telemetryMetadata: TelemetryMetadata | None = None
 
 
+class DashboardParams(_Strict):
+    dashboardId: str
+
+
 IN_PROCESS_ONLY_PARAMS = frozenset({"signal", "timeout", "telemetryMetadata"})
 """Params Kibana strips before sending an invokeAI body to the provider."""
 

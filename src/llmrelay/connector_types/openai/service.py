@@ -4,31 +4,49 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, MutableSet
 
 from pydantic import ValidationError
 
+from llmrelay.connector_types.openai.estimate import (
+    Completion,
+    invoke_stream_estimate,
+    stream_estimate,
+)
 from llmrelay.connector_types.openai.messages import http_error, transport_error
-from llmrelay.connector_types.openai.providers import PROVIDERS, ProviderRules, shape_body
+from llmrelay.connector_types.openai.providers import (
+    PROVIDERS,
+    ProviderRules,
+    ShapedBody,
+    refuses_stream_options,
+    shape_request,
+    without_usage_request,
+)
 from llmrelay.connector_types.openai.schemas import (
     DEFAULT_TIMEOUT_S,
     IN_PROCESS_ONLY_PARAMS,
+    DashboardParams,
     InvokeAIParams,
     Provider,
     RunActionResponse,
     RunParams,
     StreamParams,
 )
+from llmrelay.connector_types.openai.usage import ChatStreamReader, answer_details
 from llmrelay.connectors import (
     ByteStream,
     ConnectorContext,
     JsonObject,
     SubActionService,
+    TokenCounter,
+    TokenUsage,
     sub_action,
 )
 from llmrelay.connectors.schema import first_error
 from llmrelay.errors import TransportError, UpstreamError
-from llmrelay.transport import HttpStream, NetworkPolicy
+from llmrelay.transport import HttpResponse, HttpStream, NetworkPolicy
+
+EstimateFactory = Callable[[Completion], Callable[[], TokenUsage]]
 
 UNRECOGNIZED_FORMAT = (
     "An error occurred sending your message. \n\n"
@@ -50,8 +68,20 @@ def _ms_to_s(timeout_ms: float | None) -> float | None:
 
 
 class OpenAIService(SubActionService):
-    def __init__(self, context: ConnectorContext) -> None:
+    def __init__(
+        self,
+        context: ConnectorContext,
+        *,
+        tokens: TokenCounter | None = None,
+        refusing_stream_options: MutableSet[str] | None = None,
+    ) -> None:
+        """``refusing_stream_options``: URLs that refused ``stream_options`` before (shared by
+        the type's services, so a strict server costs one refused request, not one per call)."""
         super().__init__(context)
+        self.tokens = tokens
+        self.refusing_stream_options = (
+            refusing_stream_options if refusing_stream_options is not None else set()
+        )
         config = context.config
         provider = str(config["apiProvider"])
         self.provider: Provider = provider  # type: ignore[assignment]
@@ -88,18 +118,24 @@ class OpenAIService(SubActionService):
         put("content-type", "application/json")
         return merged
 
-    def _body(self, body: str, *, stream: bool) -> bytes:
+    def _body(self, body: str, *, stream: bool) -> ShapedBody:
         model = self.default_model if self.rules.injects_default_model else None
-        shaped = shape_body(self.rules, url=self.url, body=body, stream=stream, default_model=model)
-        return (shaped or "{}").encode()
+        return shape_request(
+            self.rules,
+            url=self.url,
+            body=body,
+            stream=stream,
+            default_model=model,
+            ask_usage=self.url not in self.refusing_stream_options,
+        )
 
     def _policy(self) -> NetworkPolicy:
         return self.context.http.policy
 
-    async def _post(self, body: bytes, timeout_s: float) -> object:
+    async def _post(self, body: str, timeout_s: float) -> object:
         try:
             response = await self.context.http.post(
-                self.url, headers=self._headers(), body=body, timeout_s=timeout_s
+                self.url, headers=self._headers(), body=(body or "{}").encode(), timeout_s=timeout_s
             )
         except TransportError as exc:
             raise transport_error(exc) from None
@@ -107,24 +143,46 @@ class OpenAIService(SubActionService):
             raise http_error(response)
         return response.json() if response.body else {}
 
-    async def _open_stream(self, body: bytes, timeout_s: float) -> JsonObject | ByteStream:
-        """The provider's SSE stream; a provider that answers plain JSON gets its JSON relayed."""
+    async def _send_stream(self, body: str, timeout_s: float) -> HttpStream | HttpResponse:
+        """The provider's SSE stream, or its whole answer when it is not one."""
         try:
             upstream = await self.context.http.open_stream(
-                self.url, headers=self._headers(), body=body, timeout_s=timeout_s
+                self.url, headers=self._headers(), body=(body or "{}").encode(), timeout_s=timeout_s
             )
+            is_event_stream = upstream.headers.get("content-type", "").startswith(
+                "text/event-stream"
+            )
+            if upstream.status < 400 and is_event_stream:
+                return upstream
+            return await upstream.read_all(self._policy().max_response_content_length_bytes)
         except TransportError as exc:
             raise transport_error(exc) from None
-        is_event_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
-        if upstream.status < 400 and is_event_stream:
-            return ByteStream(chunks=_relay(upstream), aclose=upstream.aclose)
-        try:
-            answer = await upstream.read_all(self._policy().max_response_content_length_bytes)
-        except TransportError as exc:
-            raise transport_error(exc) from None
-        if answer.status >= 400:
-            raise http_error(answer)
-        data = answer.json()
+
+    async def _open_stream(
+        self, shaped: ShapedBody, timeout_s: float, reader: ChatStreamReader
+    ) -> JsonObject | ByteStream:
+        """The provider's SSE stream; a provider that answers plain JSON gets its JSON relayed.
+
+        A server that refuses the ``stream_options`` llmrelay added (400/422 naming it) is asked
+        again once without it, and remembered.
+        """
+        upstream = await self._send_stream(shaped.text, timeout_s)
+        if (
+            shaped.asked_usage
+            and isinstance(upstream, HttpResponse)
+            and refuses_stream_options(upstream.status, upstream.body)
+        ):
+            self.refusing_stream_options.add(self.url)
+            shaped = ShapedBody(without_usage_request(shaped.text), asked_usage=False)
+            upstream = await self._send_stream(shaped.text, timeout_s)
+        if isinstance(upstream, HttpStream):
+            reader.withhold_usage = shaped.asked_usage
+            return ByteStream(
+                chunks=_relay(upstream, reader), aclose=upstream.aclose, details=reader.details
+            )
+        if upstream.status >= 400:
+            raise http_error(upstream)
+        data = upstream.json()
         if not isinstance(data, dict):
             raise UpstreamError("Response validation failed (Error: expected a JSON object)")
         return data
@@ -141,16 +199,22 @@ class OpenAIService(SubActionService):
 
     async def _run_api(self, body: str, timeout_ms: float | None) -> JsonObject:
         timeout_s = self._policy().effective_timeout_s(_ms_to_s(timeout_ms) or DEFAULT_TIMEOUT_S)
-        return self._validated(await self._post(self._body(body, stream=False), timeout_s))
+        return self._validated(await self._post(self._body(body, stream=False).text, timeout_s))
 
     async def _stream_api(
-        self, body: str, *, stream: bool, timeout_ms: float | None
+        self, body: str, *, stream: bool, timeout_ms: float | None, reader: ChatStreamReader
     ) -> JsonObject | ByteStream:
         timeout_s = self._policy().effective_timeout_s(_ms_to_s(timeout_ms))
-        payload = self._body(body, stream=stream)
+        shaped = self._body(body, stream=stream)
         if not stream:
-            return self._validated(await self._post(payload, timeout_s))
-        return await self._open_stream(payload, timeout_s)
+            return self._validated(await self._post(shaped.text, timeout_s))
+        return await self._open_stream(shaped, timeout_s, reader)
+
+    def _reader(
+        self, params: StreamParams | InvokeAIParams, estimate: EstimateFactory | None
+    ) -> ChatStreamReader:
+        base = answer_details(self.context.config, params, None)
+        return ChatStreamReader(base, withhold_usage=False, estimate=estimate)
 
     # --- sub-actions --------------------------------------------------------------------
 
@@ -165,7 +229,19 @@ class OpenAIService(SubActionService):
 
     @sub_action("stream", StreamParams)
     async def stream(self, params: StreamParams) -> JsonObject | ByteStream:
-        return await self._stream_api(params.body, stream=params.stream, timeout_ms=params.timeout)
+        tokens, body = self.tokens, params.body
+        estimate: EstimateFactory | None = None
+        if tokens is not None:
+
+            def estimate(completion: Completion) -> Callable[[], TokenUsage]:
+                return stream_estimate(tokens, body, completion)
+
+        return await self._stream_api(
+            params.body,
+            stream=params.stream,
+            timeout_ms=params.timeout,
+            reader=self._reader(params, estimate),
+        )
 
     @sub_action("invokeAI", InvokeAIParams)
     async def invoke_ai(self, params: InvokeAIParams) -> JsonObject:
@@ -183,7 +259,30 @@ class OpenAIService(SubActionService):
 
     @sub_action("invokeStream", InvokeAIParams)
     async def invoke_stream(self, params: InvokeAIParams) -> JsonObject | ByteStream:
-        return await self._stream_api(_invoke_body(params), stream=True, timeout_ms=params.timeout)
+        tokens, messages = self.tokens, [m.model_dump() for m in params.messages]
+        estimate: EstimateFactory | None = None
+        if tokens is not None:
+
+            def estimate(completion: Completion) -> Callable[[], TokenUsage]:
+                return invoke_stream_estimate(tokens, messages, completion)
+
+        return await self._stream_api(
+            _invoke_body(params),
+            stream=True,
+            timeout_ms=params.timeout,
+            reader=self._reader(params, estimate),
+        )
+
+    @sub_action("getDashboard", DashboardParams)
+    async def get_dashboard(self, params: DashboardParams) -> JsonObject:
+        """Kibana's answer to "may this caller see the token usage dashboard?".
+
+        Kibana checks the caller's read privilege on the event log, then finds or creates the
+        saved dashboard ``dashboardId``. llmrelay has one built-in usage page per connector
+        (``/app/connectors/<id>/usage``), so any ``dashboardId`` is accepted and nothing is
+        created: only the privilege decides.
+        """
+        return {"available": await self.context.event_log_access.can_read_event_log()}
 
 
 def _invoke_body(params: InvokeAIParams) -> str:
@@ -191,10 +290,15 @@ def _invoke_body(params: InvokeAIParams) -> str:
     return json.dumps(sent, ensure_ascii=False, separators=(",", ":"))
 
 
-async def _relay(upstream: HttpStream) -> AsyncIterator[bytes]:
+async def _relay(upstream: HttpStream, reader: ChatStreamReader) -> AsyncIterator[bytes]:
     try:
         async for chunk in upstream:
-            yield chunk
+            relayed = reader.relay(chunk)
+            if relayed:
+                yield relayed
+        rest = reader.rest()
+        if rest:
+            yield rest
     except TransportError as exc:
         raise transport_error(exc) from None
     finally:

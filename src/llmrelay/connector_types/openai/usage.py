@@ -1,16 +1,19 @@
 """What a ``.gen-ai`` execution used: provider, model and tokens, from the answer or the stream.
 
-Only provider-reported usage is read here; when a stream carries none the counts stay unknown.
-(Counting with a tokenizer, as Kibana does, is the event-log issue's estimated fallback.)
+Provider-reported usage comes first; without it the details carry an estimate (``estimate.py``)
+that the event log counts later, off the request path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 
 from pydantic import BaseModel
 
+from llmrelay.connector_types.openai.estimate import Completion
 from llmrelay.connectors import ExecutionDetails, TokenUsage, usage_from_json
 from llmrelay.transport import SSEDecoder
 
@@ -49,30 +52,120 @@ def answer_details(
     )
 
 
-class UsageFromStream:
-    """Reads chat-completion chunks as they pass; keeps the last ``usage`` and ``model`` seen."""
+_EVENT_END = re.compile(rb"\r?\n\r?\n")
+_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,\s*')
 
-    def __init__(self, config: Mapping[str, object], params: BaseModel) -> None:
-        self._provider = _provider(config)
-        self._model = requested_model(config, params)
+
+class ChatStreamReader:
+    """Reads the chat-completion chunks of a relayed stream: model, usage, and what was said.
+
+    When llmrelay itself asked for usage (``withhold_usage``), the caller must see the stream it
+    would have seen without that: the final ``choices: []`` chunk carrying ``usage`` is kept
+    back, and the ``"usage": null`` OpenAI then adds to every other chunk is cut out. To do
+    that the bytes are relayed event by event (an event is complete at its blank line, however
+    the network cut it); otherwise they pass through untouched as they arrive.
+    """
+
+    def __init__(
+        self,
+        details: ExecutionDetails,
+        *,
+        withhold_usage: bool,
+        estimate: Callable[[Completion], Callable[[], TokenUsage]] | None,
+    ) -> None:
+        self._details = details
+        self._model = details.model
         self._usage: TokenUsage | None = None
+        self.withhold_usage = withhold_usage
+        self._estimate = estimate
         self._decoder = SSEDecoder()
+        self._pending = b""
+        self.completion = Completion()
 
-    def feed(self, chunk: bytes) -> None:
-        for event in self._decoder.feed(chunk):
-            if event.data == "[DONE]":
+    def relay(self, chunk: bytes) -> bytes:
+        """The bytes of ``chunk`` the caller gets now (possibly fewer, held until complete)."""
+        if not self.withhold_usage:
+            for event in self._decoder.feed(chunk):
+                self._read(event.data)
+            return chunk
+        self._pending += chunk
+        out = []
+        start = 0
+        for end in _EVENT_END.finditer(self._pending):
+            out.append(self._filtered(self._pending[start : end.end()]))
+            start = end.end()
+        self._pending = self._pending[start:]
+        return b"".join(out)
+
+    def rest(self) -> bytes:
+        """What was held back of an event the stream never finished (relayed as it came)."""
+        rest, self._pending = self._pending, b""
+        return rest
+
+    def _filtered(self, raw: bytes) -> bytes:
+        """One whole event: relayed, cut of its ``"usage":null``, or withheld."""
+        line = raw.rstrip(b"\r\n")
+        if line.startswith(b"data:") and b"\n" not in line:  # the usual one-line event, fast
+            datas = [line[5:].removeprefix(b" ").decode("utf-8", errors="replace")]
+        else:
+            datas = [event.data for event in self._decoder.feed(raw)]
+        for data in datas:
+            parsed = self._read(data)
+            if parsed is None:
                 continue
-            try:
-                parsed = json.loads(event.data)
-            except ValueError:
-                continue
-            if not isinstance(parsed, dict):
-                continue
-            if isinstance(parsed.get("model"), str) and parsed["model"]:
-                self._model = parsed["model"]
-            usage = usage_from_json(parsed.get("usage"))
-            if usage is not None:
-                self._usage = usage
+            if parsed.get("choices") == [] and parsed.get("usage") is not None:
+                return b""  # the usage chunk llmrelay asked for
+            if "usage" in parsed and parsed["usage"] is None:
+                return _without_null_usage(raw, parsed)
+        return raw
+
+    def _read(self, data: str) -> dict[str, object] | None:
+        if data == "[DONE]":
+            return None
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            return None
+        if not isinstance(parsed, dict):
+            return None
+        if isinstance(parsed.get("model"), str) and parsed["model"]:
+            self._model = parsed["model"]
+        usage = usage_from_json(parsed.get("usage"))
+        if usage is not None:
+            self._usage = usage
+        choices = parsed.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            self.completion.add_delta(choices[0].get("delta"))
+        return parsed
 
     def details(self) -> ExecutionDetails:
-        return ExecutionDetails(provider=self._provider, model=self._model, usage=self._usage)
+        """What was seen so far; with no usage, an estimate from the request and the text."""
+        estimate = None
+        if self._usage is None and self._estimate is not None:
+            estimate = self._estimate(self.completion)
+        return dataclasses.replace(
+            self._details, model=self._model, usage=self._usage, estimate=estimate
+        )
+
+
+def _without_null_usage(raw: bytes, parsed: dict[str, object]) -> bytes:
+    """``raw`` with its top-level ``"usage":null`` cut out; unchanged when that is not certain.
+
+    Inside a JSON string a quote is always escaped, so a lone ``"usage"`` in the event is a key,
+    and ``parsed`` says the top level has it: then it is that key (the usual case, and cheap).
+    Otherwise the cut is checked by parsing the result again.
+    """
+    stripped, cuts = _NULL_USAGE.subn(b"", raw, count=1)
+    if cuts != 1:
+        return raw
+    if raw.count(b'"usage"') == 1:
+        return stripped
+    expected = {k: v for k, v in parsed.items() if k != "usage"}
+    for line in stripped.splitlines():
+        if line.startswith(b"data:"):
+            try:
+                if json.loads(line[5:]) == expected:
+                    return stripped
+            except ValueError:
+                break
+    return raw
