@@ -268,6 +268,7 @@ class ActionsClient:
             return None
         connector_type = self._registry.get(connector.connector_type_id)
         return connector_type.chat_completions_params(body, stream=stream)
+
     async def export_events(self, connector_id: str, query: ExportQuery) -> AsyncIterator[str]:
         """A connector's events as NDJSON or CSV text, oldest first, produced as it is read.
 
