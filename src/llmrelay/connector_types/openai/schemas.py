@@ -156,13 +156,6 @@ IN_PROCESS_ONLY_PARAMS = frozenset({"signal", "timeout", "telemetryMetadata"})
 """Params Kibana strips before sending an invokeAI body to the provider."""
 
 
-class Usage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    prompt_tokens: int | float
-    completion_tokens: int | float
-    total_tokens: int | float
-
-
 class ChoiceMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: str
@@ -177,12 +170,15 @@ class Choice(BaseModel):
 
 
 class RunActionResponse(BaseModel):
-    """Kibana's ``RunActionResponseSchema``: ``usage`` and ``choices`` are required."""
+    """Kibana's ``RunActionResponseSchema``, but for ``usage``: Kibana fails a ``run`` whose
+    answer lacks a well-formed ``usage``; llmrelay answers it (many local servers send none) and
+    records the counts as unknown, or estimated, in the event log (issue 5: bad usage never breaks
+    the caller's answer). ``choices`` stays required."""
 
     model_config = ConfigDict(extra="allow")
     id: str | None = None
     object: str | None = None
     created: int | float | None = None
     model: str | None = None
-    usage: Usage
+    usage: Any = None
     choices: list[Choice]
