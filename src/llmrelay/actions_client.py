@@ -1,6 +1,10 @@
 """Every connector use case, in one place: what the API, the CLI and library users call.
 
-Authorisation will be checked here, once, so no entry point can go around it.
+Authorisation is checked here, once, so no entry point can go around it: every method takes
+the :class:`~llmrelay.auth.Principal` asking and checks its privilege *before* looking anything
+up, so a 403 never tells whether a connector exists. ``connectors:all`` creates, updates and
+deletes; ``connectors:read`` lists, shows and runs; ``event_log:read`` reads executions.
+Changes, runs and refusals go to the audit log.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from llmrelay.auth import AuditLog, Principal, Privilege
 from llmrelay.connectors import ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
 from llmrelay.errors import BadRequestError
 from llmrelay.eventlog import EventLogQueries, ExecutionEvent, FindQuery, FindResult, Source
@@ -73,7 +78,9 @@ class ActionsClient:
         executor: ActionExecutor,
         policy: NetworkPolicy,
         events: EventLogQueries,
+        audit: AuditLog,
     ) -> None:
+        self._audit = audit
         self._events = events
         self._registry = registry
         self._connectors = connectors
@@ -81,9 +88,19 @@ class ActionsClient:
         self._executor = executor
         self._policy = policy
 
+    def _authorize(
+        self, principal: Principal, privilege: Privilege, action: str, target: str | None
+    ) -> None:
+        if privilege not in principal.privileges:
+            self._audit.record(
+                "access_denied", "failure", principal=principal, target=target, message=action
+            )
+            principal.require(privilege)
+
     async def create(
         self,
         *,
+        principal: Principal,
         name: str,
         connector_type_id: str,
         config: Mapping[str, object] | None = None,
@@ -91,6 +108,7 @@ class ActionsClient:
         connector_id: str | None = None,
     ) -> Connector:
         """Validate everything first, so a refused request leaves nothing behind."""
+        self._authorize(principal, "connectors:all", "connector_create", connector_id)
         if connector_id is not None and (
             not CONNECTOR_ID.match(connector_id) or len(connector_id) > MAX_CONNECTOR_ID_LENGTH
         ):
@@ -111,16 +129,24 @@ class ActionsClient:
             config=checked_config,
             secrets=checked_secrets,
         )
+        self._audit.record(
+            "connector_create", "success", principal=principal, target=stored.id, message=name
+        )
         return Connector.from_stored(stored)
 
-    async def get(self, connector_id: str) -> Connector:
+    async def get(self, connector_id: str, *, principal: Principal) -> Connector:
+        self._authorize(principal, "connectors:read", "connector_get", connector_id)
+        return await self._get(connector_id)
+
+    async def _get(self, connector_id: str) -> Connector:
         declared = self._preconfigured.get(connector_id)
         if declared is not None:
             return Connector.from_preconfigured(declared)
         return Connector.from_stored(await self._connectors.get(connector_id))
 
-    async def get_all(self) -> list[Connector]:
+    async def get_all(self, *, principal: Principal) -> list[Connector]:
         """Saved and preconfigured connectors together, sorted by name, as Kibana lists them."""
+        self._authorize(principal, "connectors:read", "connector_get_all", None)
         saved = [Connector.from_stored(s) for s in await self._connectors.list()]
         declared = [Connector.from_preconfigured(d) for d in self._preconfigured.all()]
         return sorted([*saved, *declared], key=lambda c: (c.name, c.id))
@@ -129,11 +155,13 @@ class ActionsClient:
         self,
         connector_id: str,
         *,
+        principal: Principal,
         name: str,
         config: Mapping[str, object] | None = None,
         secrets: Mapping[str, object] | None = None,
     ) -> Connector:
         """Secrets are replaced wholesale and revalidated, as in Kibana."""
+        self._authorize(principal, "connectors:all", "connector_update", connector_id)
         if connector_id in self._preconfigured:
             raise BadRequestError(f"Preconfigured action {connector_id} can not be updated.")
         existing = await self._connectors.get(connector_id)
@@ -145,39 +173,68 @@ class ActionsClient:
         stored = await self._connectors.update(
             connector_id, name=name, config=checked_config, secrets=checked_secrets
         )
+        self._audit.record(
+            "connector_update", "success", principal=principal, target=connector_id, message=name
+        )
         return Connector.from_stored(stored)
 
-    async def delete(self, connector_id: str) -> None:
+    async def delete(self, connector_id: str, *, principal: Principal) -> None:
+        self._authorize(principal, "connectors:all", "connector_delete", connector_id)
         if connector_id in self._preconfigured:
             raise BadRequestError(f"Preconfigured action {connector_id} is not allowed to delete.")
         await self._connectors.delete(connector_id)
+        self._audit.record("connector_delete", "success", principal=principal, target=connector_id)
 
-    def list_types(self, feature_id: str | None = None) -> list[tuple[ConnectorTypeInfo, bool]]:
+    def list_types(
+        self, feature_id: str | None = None, *, principal: Principal
+    ) -> list[tuple[ConnectorTypeInfo, bool]]:
         """Each type with whether ``enabledActionTypes`` enables it."""
+        self._authorize(principal, "connectors:read", "connector_list_types", None)
         infos = [t.info for t in self._registry.list()]
         if feature_id:
             infos = [i for i in infos if feature_id in i.supported_feature_ids]
         return [(info, self._registry.is_enabled(info.id)) for info in infos]
 
     async def execute(
-        self, connector_id: str, params: Mapping[str, object], *, source: Source = "library"
+        self,
+        connector_id: str,
+        params: Mapping[str, object],
+        *,
+        principal: Principal,
+        source: Source = "library",
     ) -> ActionResult:
         """Run a sub-action; an unknown connector raises ``NotFoundError``, all else is a result.
 
         A streamed result holds an open upstream connection: the caller must iterate or close it.
-        ``source`` says who asked (``http_request``, ``cli``, ``library``) in the event log.
+        ``source`` says how it was asked (``http_request``, ``cli``, ``library``) and the
+        principal's name who, in the event log.
         """
-        return await self._executor.execute(connector_id, params, source=source)
+        self._authorize(principal, "connectors:read", "connector_execute", connector_id)
+        result = await self._executor.execute(
+            connector_id, params, source=source, user_name=principal.name
+        )
+        self._audit.record(
+            "connector_execute",
+            "success" if result.status == "ok" else "failure",
+            principal=principal,
+            target=connector_id,
+            message=str(params.get("subAction", "")),
+        )
+        return result
 
     async def recent_executions(
-        self, connector_id: str | None = None, limit: int = 20
+        self, connector_id: str | None = None, limit: int = 20, *, principal: Principal
     ) -> list[ExecutionEvent]:
         """Newest first; for one connector (which must exist) or for all."""
+        self._authorize(principal, "event_log:read", "event_log_read", connector_id)
         if connector_id is not None:
-            await self.get(connector_id)
+            await self._get(connector_id)
         return await self._events.recent(connector_id=connector_id, limit=limit)
 
-    async def find_events(self, connector_id: str, query: FindQuery) -> FindResult:
+    async def find_events(
+        self, connector_id: str, query: FindQuery, *, principal: Principal
+    ) -> FindResult:
         """Kibana's event-log ``_find`` for one connector (which must exist)."""
-        await self.get(connector_id)
+        self._authorize(principal, "event_log:read", "event_log_find", connector_id)
+        await self._get(connector_id)
         return await self._events.find(connector_id, query)

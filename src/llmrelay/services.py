@@ -11,6 +11,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from llmrelay.actions_client import ActionsClient
+from llmrelay.auth import (
+    AuditLog,
+    Authenticator,
+    LoginThrottle,
+    PasswordHashing,
+    RoleRegistry,
+    SecurityAdmin,
+)
 from llmrelay.connector_types.openai import OpenAIConnectorType
 from llmrelay.connectors import ConnectorTypeRegistry
 from llmrelay.errors import ConfigurationError, UserError
@@ -23,6 +31,7 @@ from llmrelay.storage import (
     EventStore,
     PreconfiguredConnectors,
     SecretsCipher,
+    SecurityStore,
     load_or_create_key,
     preconfigured_connector,
 )
@@ -71,6 +80,10 @@ class Services:
     database: Database
     actions: ActionsClient
     events: EventLogWriter
+    security: SecurityAdmin
+    """Users, roles, API keys and the audit log, each use case checked against its principal."""
+    authenticator: Authenticator
+    audit: AuditLog
 
 
 @asynccontextmanager
@@ -90,6 +103,25 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 database, cipher, execution_cache_ttl_s=settings.database.execution_cache_ttl_s
             )
             http = OutboundHttp(pool, policy)
+            security_store = SecurityStore(database)
+            roles = RoleRegistry(security_store, settings.security.roles)
+            hashing = PasswordHashing(settings.security.password_hashing)
+            audit = AuditLog(security_store)
+            authenticator = Authenticator(
+                store=security_store,
+                roles=roles,
+                hashing=hashing,
+                throttle=LoginThrottle(settings.security.login_throttle),
+                audit=audit,
+                settings=settings.security,
+            )
+            security = SecurityAdmin(
+                store=security_store,
+                roles=roles,
+                hashing=hashing,
+                authenticator=authenticator,
+                audit=audit,
+            )
             store = EventStore(database)
             events = EventLogWriter(store)
             executor = ActionExecutor(
@@ -106,12 +138,23 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 executor=executor,
                 policy=policy,
                 events=EventLogQueries(store),
+                audit=audit,
             )
             events.start()
+            audit.start()
             logger.info("llmrelay uses the %s", database.description)
             try:
-                yield Services(settings=settings, database=database, actions=actions, events=events)
+                yield Services(
+                    settings=settings,
+                    database=database,
+                    actions=actions,
+                    events=events,
+                    security=security,
+                    authenticator=authenticator,
+                    audit=audit,
+                )
             finally:
                 await events.aclose()
+                await audit.aclose()
     finally:
         await pool.aclose()

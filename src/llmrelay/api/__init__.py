@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from llmrelay.api import connectors, event_log, status
+from llmrelay.api import connectors, event_log, security, status
+from llmrelay.api.authentication import AuthenticationGuard
 from llmrelay.api.errors import EXCEPTION_HANDLERS
-from llmrelay.api.guards import KibanaRequestGuard
+from llmrelay.api.guards import KibanaRequestGuard, PageSecurityHeaders
 
-ROUTES: list[BaseRoute] = [*status.routes, *connectors.routes, *event_log.routes]
+ROUTES: list[BaseRoute] = [
+    *status.routes,
+    *connectors.routes,
+    *event_log.routes,
+    *security.routes,
+]
 
-__all__ = ["EXCEPTION_HANDLERS", "ROUTES", "KibanaRequestGuard"]
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "ROUTES",
+    "AuthenticationGuard",
+    "KibanaRequestGuard",
+    "PageSecurityHeaders",
+]

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from llmrelay.api.connectors import actions_of
+from llmrelay.auth import principal_of
 from llmrelay.errors import BadRequestError
 from llmrelay.eventlog import FindQuery
 
@@ -54,7 +55,9 @@ def parse_query(params: dict[str, str]) -> FindQuery:
 
 async def find_connector_events(request: Request) -> JSONResponse:
     query = parse_query(dict(request.query_params))
-    found = await actions_of(request).find_events(request.path_params["connector_id"], query)
+    found = await actions_of(request).find_events(
+        request.path_params["connector_id"], query, principal=principal_of(request.scope)
+    )
     return JSONResponse(
         {
             "page": found.page,

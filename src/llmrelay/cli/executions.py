@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from llmrelay.cli.context import CliState, print_json, with_actions
+from llmrelay.cli.context import CLI_PRINCIPAL, CliState, print_json, with_actions
 from llmrelay.eventlog import ExecutionEvent
 
 
@@ -29,7 +29,9 @@ def _short_error(message: str | None) -> str:
 @click.pass_obj
 def executions(state: CliState, connector_id: str | None, limit: int, as_json: bool) -> None:
     """Show the most recent executions, newest first (tokens: ? unknown, ~ estimated)."""
-    found = with_actions(state, lambda a: a.recent_executions(connector_id, limit))
+    found = with_actions(
+        state, lambda a: a.recent_executions(connector_id, limit, principal=CLI_PRINCIPAL)
+    )
     if as_json:
         print_json([event.to_wire() for event in found])
         return

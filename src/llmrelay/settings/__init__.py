@@ -18,6 +18,7 @@ from llmrelay.settings.models import (
     ActionsSettings,
     DatabaseSettings,
     PreconfiguredConnector,
+    SecuritySettings,
     ServerSettings,
     Settings,
 )
@@ -32,6 +33,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "LLMRELAY_ENCRYPTION_KEY": ("encryption_key",),
     "LLMRELAY_ENCRYPTION_PREVIOUS_KEYS": ("encryption_previous_keys",),
     "LLMRELAY_LOG_LEVEL": ("log_level",),
+    "LLMRELAY_ADMIN_PASSWORD": ("security", "admin_password"),
 }
 """Environment variables and the setting each sets. ``LLMRELAY_CONFIG`` names the config file;
 ``LLMRELAY_ENCRYPTION_PREVIOUS_KEYS`` takes a comma-separated list."""
@@ -88,6 +90,7 @@ __all__ = [
     "ConfigFile",
     "DatabaseSettings",
     "PreconfiguredConnector",
+    "SecuritySettings",
     "ServerSettings",
     "Settings",
     "load_settings",
