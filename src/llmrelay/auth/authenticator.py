@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -45,14 +46,14 @@ class _Identity:
         )
 
 
-def _decode(value: str, what: str) -> tuple[str, str]:
+def _decode(value: str, what: str, pair: str) -> tuple[str, str]:
     try:
         text = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise UnauthorizedError(f"malformed {what} credentials: expected base64") from None
     first, colon, second = text.partition(":")
     if not colon or not first:
-        raise UnauthorizedError(f"malformed {what} credentials: expected base64 of id:secret")
+        raise UnauthorizedError(f"malformed {what} credentials: expected base64 of {pair}")
     return first, second
 
 
@@ -134,7 +135,7 @@ class Authenticator:
         return user
 
     async def _basic(self, value: str, address: str | None) -> _Identity:
-        username, password = _decode(value, "Basic")
+        username, password = _decode(value, "Basic", "username:password")
         user = await self._verify_password(username, password, address)
         identity = await self._user_identity(user, "basic")
         self._audit.record(
@@ -147,7 +148,7 @@ class Authenticator:
         return identity
 
     async def _api_key(self, value: str, address: str | None) -> _Identity:
-        key_id, secret = _decode(value, "ApiKey")
+        key_id, secret = _decode(value, "ApiKey", "id:api_key")
         self._throttle.check(None, address)
         key = await self._store.get_api_key(key_id)
         now = datetime.now(UTC)
@@ -245,7 +246,7 @@ def session_cookie_attributes(settings: SecuritySettings, https: bool) -> dict[s
     """Keyword arguments for Starlette's ``set_cookie`` of the session cookie: HttpOnly,
     SameSite from the settings, Secure over HTTPS (or always, with ``secure_cookies``)."""
     return {
-        "max_age": int(settings.session.lifespan_s),
+        "max_age": max(1, math.ceil(settings.session.lifespan_s)),
         "path": "/",
         "httponly": True,
         "samesite": settings.same_site_cookies.lower(),
