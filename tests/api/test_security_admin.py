@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import httpx
 import pytest
 from starlette.applications import Starlette
 
+from llmrelay.app import create_app
+from llmrelay.errors import ConfigurationError
 from tests.api.conftest import USER_PASSWORD, add_user
-from tests.conftest import http_client
+from tests.conftest import api_client, http_client, make_settings
 
 
 async def test_user_round_trip(client: httpx.AsyncClient) -> None:
@@ -171,3 +176,30 @@ async def test_a_role_given_to_a_user_then_deleted_grants_nothing(
         assert (await ivan.get("/api/actions/connectors")).status_code == 200
         await client.delete("/api/security/role/temp")
         assert (await ivan.get("/api/actions/connectors")).status_code == 403
+
+
+async def test_roles_from_the_config_file_are_usable_and_read_only(tmp_path: Path) -> None:
+    role = {"kibana": [{"feature": {"actions": ["read"]}, "spaces": ["*"]}]}
+    settings = make_settings(tmp_path / "data", **{"security.roles": {"team_runner": role}})
+    async with api_client(settings) as admin:
+        auth = await add_user(admin, "nora", "team_runner")
+        assert (await admin.get("/api/actions/connectors", auth=auth)).status_code == 200
+        refused = await admin.delete("/api/security/role/team_runner")
+        assert refused.status_code == 400
+        shown = (await admin.get("/api/security/role/team_runner")).json()
+        assert shown["metadata"] == {"_reserved": True}
+
+
+def test_a_bad_role_in_the_config_file_stops_start_up(tmp_path: Path) -> None:
+    role = {"kibana": [{"feature": {"actions": ["fly"]}}]}
+    settings = make_settings(tmp_path / "data", **{"security.roles": {"broken": role}})
+    app = create_app(settings)
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(
+        ConfigurationError, match=r"security.roles.broken: .*unknown privilege \[fly\]"
+    ):
+        asyncio.run(start())

@@ -196,6 +196,11 @@ class Authenticator:
         session_id = new_secret()
         now = datetime.now(UTC)
         digest = secret_digest(session_id)
+        timeouts = self._settings.session
+        await self._store.delete_sessions_before(  # expired ones are purged at each login
+            now - timedelta(seconds=timeouts.lifespan_s),
+            now - timedelta(seconds=timeouts.idle_timeout_s),
+        )
         await self._store.create_session(StoredSession(digest, user.username, now, now))
         identity = await self._user_identity(user, "session")
         self._audit.record(
