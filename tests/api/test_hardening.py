@@ -187,3 +187,28 @@ async def test_no_secret_reaches_a_log_line_or_an_error_body(
         assert secret not in audit, "a secret is in the audit log"
         for body in bodies:
             assert secret not in body, f"a secret is in an error body: {body[:80]}"
+
+
+async def test_failures_for_one_user_slow_them_from_every_address(app: Starlette) -> None:
+    """Spreading guesses over addresses does not help: the user name is throttled too."""
+    for number in range(3):
+        transport = httpx.ASGITransport(app=app, client=(f"10.0.0.{number}", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as attacker:
+            response = await attacker.get("/internal/security/me", auth=("admin", "guess-guess"))
+            assert response.status_code == 401
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.99", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as fresh:
+        slowed = await fresh.get("/internal/security/me", auth=("admin", "guess-again"))
+        assert slowed.status_code == 429
+        other_user = await fresh.get("/internal/security/me", auth=("ghost", "guess-again"))
+        assert other_user.status_code == 401  # this address and that name are not throttled
+
+
+async def test_a_success_clears_the_record(anonymous_client: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        await anonymous_client.get("/internal/security/me", auth=("admin", "guess-guess"))
+    ok = await anonymous_client.get("/internal/security/me", auth=("admin", TEST_ADMIN_PASSWORD))
+    assert ok.status_code == 200
+    for _ in range(2):
+        wrong = await anonymous_client.get("/internal/security/me", auth=("admin", "guess-2"))
+        assert wrong.status_code == 401  # counting started again from zero

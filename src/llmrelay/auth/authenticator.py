@@ -76,9 +76,12 @@ class Authenticator:
         self._settings = settings
         self._cache: dict[bytes, _Identity] = {}
         self._cache_key = os.urandom(32)
+        self._generation = 0
+        """Bumped by ``invalidate``: a verification that began before a change is not cached."""
 
     def invalidate(self) -> None:
         """Forget every verified credential (a user, role or key changed)."""
+        self._generation += 1
         self._cache.clear()
 
     async def authenticate(
@@ -92,6 +95,7 @@ class Authenticator:
             cached = self._cache.get(digest)
             if cached is not None and cached.valid_until > time.monotonic():
                 return cached.principal(address)
+            generation = self._generation
             scheme, _, value = authorization.partition(" ")
             scheme = scheme.lower()
             if scheme == "basic":
@@ -104,7 +108,8 @@ class Authenticator:
                 )
             if len(self._cache) >= MAX_CACHED:
                 self._cache.clear()
-            self._cache[digest] = identity
+            if generation == self._generation:
+                self._cache[digest] = identity
             return identity.principal(address)
         if session_cookie:
             return await self._session(session_cookie, address)
