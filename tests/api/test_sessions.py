@@ -166,3 +166,27 @@ def test_cors_allows_only_the_configured_origin(tmp_path: object) -> None:
         other = httpx.get(f"{url}/api/status", headers={"origin": "https://evil.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_the_login_form_accepts_the_public_origin_behind_a_proxy(tmp_path: object) -> None:
+    from pathlib import Path
+
+    settings = make_settings(
+        Path(str(tmp_path)) / "data", **{"server.public_base_url": "https://relay.example.com/"}
+    )
+    form = {"username": ADMIN_USERNAME, "password": TEST_ADMIN_PASSWORD}
+    with serve_in_thread(create_app(settings)) as url, httpx.Client(base_url=url) as browser:
+        proxied = browser.post("/login", data=form, headers={"origin": "https://relay.example.com"})
+        assert proxied.status_code == 303
+        other = browser.post("/login", data=form, headers={"origin": "https://example.com"})
+        assert other.status_code == 403
+
+
+@pytest.mark.parametrize("url", ["//evil.example/", "https://evil.example/", "/\\evil.example"])
+def test_json_login_never_redirects_off_site(live_url: str, url: str) -> None:
+    response = httpx.post(
+        f"{live_url}/internal/security/login",
+        json={**LOGIN, "currentURL": url},
+        headers={"kbn-xsrf": "1"},
+    )
+    assert response.json() == {"location": "/"}

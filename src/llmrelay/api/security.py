@@ -109,7 +109,9 @@ async def login(request: Request) -> Response:
     _, session_id = await authenticator.login(
         body.params.username, body.params.password, client_address(request)
     )
-    location = body.currentURL if body.currentURL.startswith("/") else "/"
+    url = body.currentURL
+    local = url.startswith("/") and not url.startswith("//") and "\\" not in url
+    location = url if local else "/"  # never send the browser to another site
     response = JSONResponse({"location": location})
     set_session_cookie(response, request, session_id)
     return response

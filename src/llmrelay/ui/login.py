@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 from string import Template
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -36,9 +36,17 @@ def _page(error: str = "", next_path: str = DEFAULT_NEXT, status: int = 200) -> 
 
 
 def _same_origin(request: Request) -> bool:
+    """The form came from a page of this server: as reached directly, or through the proxy
+    named by ``server.public_base_url`` (where the scheme may differ)."""
     origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    return origin is not None and origin == own
+    if origin is None:
+        return False
+    own = {f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    public = request.app.state.services.settings.server.public_base_url
+    if public:
+        parts = urlsplit(public)
+        own.add(f"{parts.scheme}://{parts.netloc}")
+    return origin in own
 
 
 async def login_page(request: Request) -> Response:
