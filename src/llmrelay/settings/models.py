@@ -96,6 +96,13 @@ class SecuritySettings(_Section):
     roles: dict[str, dict[str, Any]] = {}
     """Custom roles declared in the config file (Kibana role shape); read-only through the API."""
 
+    @field_validator("admin_password")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("must be at least 8 characters")
+        return value
+
 
 RESERVED_CONNECTOR_IDS = frozenset({"", "__proto__", "constructor"})
 ALERT_HISTORY_ID = "preconfigured-alert-history-es-index"
