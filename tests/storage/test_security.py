@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from alembic import command
+from sqlalchemy import Connection, inspect, text
+
 from llmrelay.storage import (
     AuditFilter,
     Database,
@@ -12,6 +15,7 @@ from llmrelay.storage import (
     StoredSession,
     StoredUser,
 )
+from llmrelay.storage.db import _alembic_config
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -98,3 +102,38 @@ async def test_audit_events_are_found_newest_first_and_filtered(database: Databa
     total, page = await store.find_audit_events(AuditFilter(outcome="failure"), offset=0, limit=2)
     assert total == 3
     assert [r["id"] for r in page] == ["e4", "e2"]
+
+
+SECURITY_TABLES = {"users", "roles", "api_keys", "sessions", "audit_events"}
+
+
+async def test_0003_upgrades_a_0002_database_and_downgrades_cleanly(database_url: str) -> None:
+    """On both backends: stored connectors survive, the security tables come and go."""
+
+    def migrate(connection: Connection, target: str, down: bool = False) -> None:
+        config = _alembic_config(connection)
+        (command.downgrade if down else command.upgrade)(config, target)
+
+    def tables(connection: Connection) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    async with Database(database_url) as db:
+        async with db.begin() as connection:
+            await connection.run_sync(migrate, "0002")
+            await connection.execute(
+                text(
+                    "INSERT INTO connectors (id, name, connector_type_id, config, created_at, "
+                    "updated_at) VALUES ('kept', 'kept', '.gen-ai', '{}', :t, :t)"
+                ),
+                {"t": NOW},
+            )
+        await db.upgrade()
+        async with db.connect() as connection:
+            assert await connection.run_sync(tables) >= SECURITY_TABLES
+            kept = await connection.execute(text("SELECT id FROM connectors"))
+            assert [row.id for row in kept] == ["kept"]
+        async with db.begin() as connection:
+            await connection.run_sync(migrate, "0002", True)
+        async with db.connect() as connection:
+            assert not SECURITY_TABLES & await connection.run_sync(tables)
+        assert await db.current_revision() == "0002"
