@@ -142,6 +142,11 @@ async def test_an_invalidated_key_is_refused_at_once(client: httpx.AsyncClient) 
     assert again.json()["previously_invalidated_api_keys"] == [key["id"]]
     unknown = await client.request("DELETE", "/api/security/api_key", json={"ids": ["nope"]})
     assert unknown.status_code == 404
+    empty = await client.request("DELETE", "/api/security/api_key", json={"ids": []})
+    assert (empty.status_code, empty.json()["message"]) == (
+        400,
+        "[ids]: expected a non-empty array of API key ids",
+    )
 
 
 async def test_a_wrong_secret_for_a_real_key_id_is_refused(client: httpx.AsyncClient) -> None:
