@@ -212,3 +212,19 @@ async def test_a_success_clears_the_record(anonymous_client: httpx.AsyncClient) 
     for _ in range(2):
         wrong = await anonymous_client.get("/internal/security/me", auth=("admin", "guess-2"))
         assert wrong.status_code == 401  # counting started again from zero
+
+
+async def test_a_password_hash_is_upgraded_when_the_cost_settings_change(tmp_path: Path) -> None:
+    cheap = make_settings(tmp_path / "data")
+    app = create_app(cheap)
+    async with app.router.lifespan_context(app):
+        before = await app.state.services.security._store.get_user("admin")
+    dearer = make_settings(tmp_path / "data", **{"security.password_hashing.time_cost": 2})
+    app = create_app(dearer)
+    async with app.router.lifespan_context(app), http_client(app) as http:
+        assert (await http.get("/internal/security/me")).status_code == 200
+        after = await app.state.services.security._store.get_user("admin")
+    assert before is not None
+    assert after is not None
+    assert ",t=1," in before.password_hash
+    assert ",t=2," in after.password_hash

@@ -137,6 +137,10 @@ class Authenticator:
             )
             raise UnauthorizedError(BAD_CREDENTIALS)
         self._throttle.succeeded(username, address)
+        if self._hashing.needs_rehash(user.password_hash):
+            await self._store.update_user(
+                username, password_hash=await self._hashing.hash(password)
+            )
         return user
 
     async def _basic(self, value: str, address: str | None) -> _Identity:

@@ -47,6 +47,13 @@ class PasswordHashing:
         dummy hash, so the answer time does not tell which user names exist."""
         return await asyncio.to_thread(self._verify, password_hash, password)
 
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True for a hash made with other costs (``security.password_hashing`` changed)."""
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except (InvalidHashError, ValueError):
+            return True
+
     def _verify(self, password_hash: str | None, password: str) -> bool:
         try:
             return self._hasher.verify(password_hash or self._dummy_hash, password) and bool(
