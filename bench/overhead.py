@@ -1,7 +1,8 @@
 """What llmrelay adds to a `run`: the same request straight to the upstream and through `_execute`.
 
 Prints, for each path, requests per second at 64 concurrent connections (wrk) and p50/p99
-latency one request at a time, then the ratios. The upstream, llmrelay (one process, SQLite)
+latency one request at a time, then the ratios. Relayed requests authenticate with an API key,
+as real clients must. The upstream, llmrelay (one process, SQLite)
 and the load generator share this machine, so compare figures within one run only.
 
 Run: ``make bench`` (needs ``wrk``: ``apt-get install wrk``).
@@ -25,12 +26,20 @@ from loads import (
     wrk_available,
     wrk_requests_per_second,
 )
-from processes import UPSTREAM_KEY, create_connector, llmrelay_process, upstream_process
+from processes import (
+    UPSTREAM_KEY,
+    create_api_key,
+    create_connector,
+    llmrelay_process,
+    upstream_process,
+)
 
 CHAT_BODY = '{"model":"gpt-4.1","messages":[{"role":"user","content":"Hello world"}]}'
 
 
-def targets(upstream_url: str, relay_url: str, connector_id: str) -> dict[str, Target]:
+def targets(
+    upstream_url: str, relay_url: str, connector_id: str, auth: dict[str, str]
+) -> dict[str, Target]:
     execute = {"params": {"subAction": "run", "subActionParams": {"body": CHAT_BODY}}}
     return {
         "direct": Target(
@@ -41,7 +50,7 @@ def targets(upstream_url: str, relay_url: str, connector_id: str) -> dict[str, T
         "llmrelay": Target(
             f"{relay_url}/api/actions/connector/{connector_id}/_execute",
             json.dumps(execute).encode(),
-            {"kbn-xsrf": "bench"},
+            {"kbn-xsrf": "bench", **auth},
         ),
     }
 
@@ -59,7 +68,7 @@ def main() -> None:
         llmrelay_process(Path(data_dir)) as relay_url,
     ):
         connector_id = create_connector(relay_url, upstream_url)
-        paths = targets(upstream_url, relay_url, connector_id)
+        paths = targets(upstream_url, relay_url, connector_id, create_api_key(relay_url))
         latency = {name: sequential_latencies_ms(t, args.requests) for name, t in paths.items()}
         rate: dict[str, float] = {}
         if wrk_available():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -17,6 +18,11 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM_KEY = "sk-bench"
 ENCRYPTION_KEY = "bench-encryption-key-0123456789-abcdefghij"
+ADMIN_PASSWORD = "bench-admin-password-0123456789"
+ADMIN_HEADERS = {
+    "authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode(),
+    "kbn-xsrf": "bench",
+}
 
 
 def free_port() -> int:
@@ -61,6 +67,7 @@ def llmrelay_process(data_dir: Path, extra_env: dict[str, str] | None = None) ->
         "LLMRELAY_DATA_DIR": str(data_dir),
         "LLMRELAY_ENCRYPTION_KEY": ENCRYPTION_KEY,
         "LLMRELAY_LOG_LEVEL": "warning",
+        "LLMRELAY_ADMIN_PASSWORD": ADMIN_PASSWORD,
         **(extra_env or {}),
     }
     process = subprocess.Popen(
@@ -116,8 +123,18 @@ def create_connector(relay_url: str, upstream_url: str) -> str:
             "config": {"apiProvider": "OpenAI", "apiUrl": f"{upstream_url}/v1/chat/completions"},
             "secrets": {"apiKey": UPSTREAM_KEY},
         },
-        {"kbn-xsrf": "bench"},
+        ADMIN_HEADERS,
     )
     if status != 200 or not isinstance(created, dict):
         raise RuntimeError(f"could not create the connector: {status} {created}")
     return str(created["id"])
+
+
+def create_api_key(relay_url: str) -> dict[str, str]:
+    """An API key of the superuser; the ``Authorization`` header that sends it."""
+    status, created = request(
+        relay_url, "POST", "/api/security/api_key", {"name": "bench"}, ADMIN_HEADERS
+    )
+    if status != 200 or not isinstance(created, dict):
+        raise RuntimeError(f"could not create an API key: {status} {created}")
+    return {"authorization": f"ApiKey {created['encoded']}"}

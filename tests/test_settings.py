@@ -59,3 +59,10 @@ def test_log_level_is_checked_and_case_insensitive() -> None:
     assert load_settings({"LLMRELAY_LOG_LEVEL": "WARNING"}).log_level == "warning"
     with pytest.raises(ConfigurationError, match="log_level"):
         load_settings({"LLMRELAY_LOG_LEVEL": "verbose"})
+
+
+def test_a_short_admin_password_stops_start_up_without_echoing_it() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"LLMRELAY_ADMIN_PASSWORD": "hunter2"})
+    assert "security.admin_password: must be at least 8 characters" in str(caught.value)
+    assert "hunter2" not in str(caught.value)

@@ -5,7 +5,9 @@ The library API is what ``__all__`` lists. A typical use::
     from llmrelay import load_settings, open_services
 
     async with open_services(load_settings(os.environ)) as services:
-        result = await services.actions.execute(connector_id, {"subAction": "run", ...})
+        result = await services.actions.execute(
+            connector_id, {"subAction": "run", ...}, principal=Principal.local("my-script")
+        )
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from llmrelay.actions_client import ActionsClient, Connector
+from llmrelay.auth import Principal
 from llmrelay.errors import (
     BadRequestError,
     ConfigurationError,
@@ -39,6 +42,7 @@ __all__ = [
     "ForbiddenError",
     "LlmrelayError",
     "NotFoundError",
+    "Principal",
     "SecretsError",
     "Services",
     "Settings",

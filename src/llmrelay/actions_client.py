@@ -1,6 +1,10 @@
 """Every connector use case, in one place: what the API, the CLI and library users call.
 
-Authorisation will be checked here, once, so no entry point can go around it.
+Authorisation is checked here, once, so no entry point can go around it: every method takes
+the :class:`~llmrelay.auth.Principal` asking and checks its privilege *before* looking anything
+up, so a 403 never tells whether a connector exists. ``connectors:all`` creates, updates and
+deletes; ``connectors:read`` lists, shows and runs; ``event_log:read`` reads executions.
+Changes, runs and refusals go to the audit log.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+from llmrelay.auth import AuditLog, Principal, Privilege
 from llmrelay.connectors import ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
 from llmrelay.errors import BadRequestError, NotFoundError
 from llmrelay.eventlog import (
@@ -31,8 +36,28 @@ from llmrelay.storage import (
 )
 from llmrelay.transport import NetworkPolicy
 
+USAGE_PRIVILEGES: tuple[Privilege, ...] = ("event_log:read", "event_log:view_index_metadata")
+"""What the token usage dashboard needs: exactly the ``usage_viewer`` role's event-log part."""
+
 CONNECTOR_ID = re.compile(r"^[a-z0-9-]+$")
 MAX_CONNECTOR_ID_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class PrincipalEventLogAccess:
+    """``getDashboard``'s question, answered from the caller's privileges: whether they may
+    open the token usage dashboard (event log ``read`` and ``view_index_metadata``, what the
+    ``usage_viewer`` role grants; Kibana asks for ``read`` on the event-log index)."""
+
+    principal: Principal
+
+    async def can_read_event_log(self) -> bool:
+        return may_view_usage(self.principal)
+
+
+def may_view_usage(principal: Principal) -> bool:
+    """The token usage dashboard's privileges, asked without raising (links, getDashboard)."""
+    return all(principal.has(p) for p in USAGE_PRIVILEGES)
 
 
 @dataclass(frozen=True)
@@ -82,7 +107,9 @@ class ActionsClient:
         executor: ActionExecutor,
         policy: NetworkPolicy,
         events: EventLogQueries,
+        audit: AuditLog,
     ) -> None:
+        self._audit = audit
         self._events = events
         self._registry = registry
         self._connectors = connectors
@@ -90,9 +117,19 @@ class ActionsClient:
         self._executor = executor
         self._policy = policy
 
+    def _authorize(
+        self, principal: Principal, privilege: Privilege, action: str, target: str | None
+    ) -> None:
+        if privilege not in principal.privileges:
+            self._audit.record(
+                "access_denied", "failure", principal=principal, target=target, message=action
+            )
+            principal.require(privilege)
+
     async def create(
         self,
         *,
+        principal: Principal,
         name: str,
         connector_type_id: str,
         config: Mapping[str, object] | None = None,
@@ -100,6 +137,7 @@ class ActionsClient:
         connector_id: str | None = None,
     ) -> Connector:
         """Validate everything first, so a refused request leaves nothing behind."""
+        self._authorize(principal, "connectors:all", "connector_create", connector_id)
         if connector_id is not None and (
             not CONNECTOR_ID.match(connector_id) or len(connector_id) > MAX_CONNECTOR_ID_LENGTH
         ):
@@ -120,16 +158,24 @@ class ActionsClient:
             config=checked_config,
             secrets=checked_secrets,
         )
+        self._audit.record(
+            "connector_create", "success", principal=principal, target=stored.id, message=name
+        )
         return Connector.from_stored(stored)
 
-    async def get(self, connector_id: str) -> Connector:
+    async def get(self, connector_id: str, *, principal: Principal) -> Connector:
+        self._authorize(principal, "connectors:read", "connector_get", connector_id)
+        return await self._get(connector_id)
+
+    async def _get(self, connector_id: str) -> Connector:
         declared = self._preconfigured.get(connector_id)
         if declared is not None:
             return Connector.from_preconfigured(declared)
         return Connector.from_stored(await self._connectors.get(connector_id))
 
-    async def get_all(self) -> list[Connector]:
+    async def get_all(self, *, principal: Principal) -> list[Connector]:
         """Saved and preconfigured connectors together, sorted by name, as Kibana lists them."""
+        self._authorize(principal, "connectors:read", "connector_get_all", None)
         saved = [Connector.from_stored(s) for s in await self._connectors.list()]
         declared = [Connector.from_preconfigured(d) for d in self._preconfigured.all()]
         return sorted([*saved, *declared], key=lambda c: (c.name, c.id))
@@ -138,11 +184,13 @@ class ActionsClient:
         self,
         connector_id: str,
         *,
+        principal: Principal,
         name: str,
         config: Mapping[str, object] | None = None,
         secrets: Mapping[str, object] | None = None,
     ) -> Connector:
         """Secrets are replaced wholesale and revalidated, as in Kibana."""
+        self._authorize(principal, "connectors:all", "connector_update", connector_id)
         if connector_id in self._preconfigured:
             raise BadRequestError(f"Preconfigured action {connector_id} can not be updated.")
         existing = await self._connectors.get(connector_id)
@@ -154,41 +202,74 @@ class ActionsClient:
         stored = await self._connectors.update(
             connector_id, name=name, config=checked_config, secrets=checked_secrets
         )
+        self._audit.record(
+            "connector_update", "success", principal=principal, target=connector_id, message=name
+        )
         return Connector.from_stored(stored)
 
-    async def delete(self, connector_id: str) -> None:
+    async def delete(self, connector_id: str, *, principal: Principal) -> None:
+        self._authorize(principal, "connectors:all", "connector_delete", connector_id)
         if connector_id in self._preconfigured:
             raise BadRequestError(f"Preconfigured action {connector_id} is not allowed to delete.")
         await self._connectors.delete(connector_id)
+        self._audit.record("connector_delete", "success", principal=principal, target=connector_id)
 
-    def list_types(self, feature_id: str | None = None) -> list[tuple[ConnectorTypeInfo, bool]]:
+    def list_types(
+        self, feature_id: str | None = None, *, principal: Principal
+    ) -> list[tuple[ConnectorTypeInfo, bool]]:
         """Each type with whether ``enabledActionTypes`` enables it."""
+        self._authorize(principal, "connectors:read", "connector_list_types", None)
         infos = [t.info for t in self._registry.list()]
         if feature_id:
             infos = [i for i in infos if feature_id in i.supported_feature_ids]
         return [(info, self._registry.is_enabled(info.id)) for info in infos]
 
     async def execute(
-        self, connector_id: str, params: Mapping[str, object], *, source: Source = "library"
+        self,
+        connector_id: str,
+        params: Mapping[str, object],
+        *,
+        principal: Principal,
+        source: Source = "library",
     ) -> ActionResult:
         """Run a sub-action; an unknown connector raises ``NotFoundError``, all else is a result.
 
         A streamed result holds an open upstream connection: the caller must iterate or close it.
-        ``source`` says who asked (``http_request``, ``cli``, ``library``) in the event log.
+        ``source`` says how it was asked (``http_request``, ``cli``, ``library``) and the
+        principal's name who, in the event log.
         """
-        return await self._executor.execute(connector_id, params, source=source)
+        self._authorize(principal, "connectors:read", "connector_execute", connector_id)
+        result = await self._executor.execute(
+            connector_id,
+            params,
+            source=source,
+            user_name=principal.name,
+            event_log_access=PrincipalEventLogAccess(principal),
+        )
+        self._audit.record(
+            "connector_execute",
+            "success" if result.status == "ok" else "failure",
+            principal=principal,
+            target=connector_id,
+            message=str(params.get("subAction", "")),
+        )
+        return result
 
     async def recent_executions(
-        self, connector_id: str | None = None, limit: int = 20
+        self, connector_id: str | None = None, limit: int = 20, *, principal: Principal
     ) -> list[ExecutionEvent]:
         """Newest first; for one connector (which must exist) or for all."""
+        self._authorize(principal, "event_log:read", "event_log_read", connector_id)
         if connector_id is not None:
-            await self.get(connector_id)
+            await self._get(connector_id)
         return await self._events.recent(connector_id=connector_id, limit=limit)
 
-    async def find_events(self, connector_id: str, query: FindQuery) -> FindResult:
+    async def find_events(
+        self, connector_id: str, query: FindQuery, *, principal: Principal
+    ) -> FindResult:
         """Kibana's event-log ``_find`` for one connector (which must exist)."""
-        await self.get(connector_id)
+        self._authorize(principal, "event_log:read", "event_log_find", connector_id)
+        await self._get(connector_id)
         return await self._events.find(connector_id, query)
 
     # --- the OpenAI-compatible API ---------------------------------------------------------
@@ -221,17 +302,21 @@ class ActionsClient:
             raise NotFoundError(f"Saved object [action/{reference}] not found")
         return named[0]
 
-    async def chat_connectors(self) -> list[Connector]:
+    async def chat_connectors(self, *, principal: Principal) -> list[Connector]:
         """The connectors whose type can serve an OpenAI chat-completions request, by name."""
-        return [c for c in await self.get_all() if self._chat_params(c, "{}", False) is not None]
+        connectors = await self.get_all(principal=principal)
+        return [c for c in connectors if self._chat_params(c, "{}", False) is not None]
 
-    async def resolve_model(self, model: str) -> tuple[Connector, str | None]:
+    async def resolve_model(
+        self, model: str, *, principal: Principal
+    ) -> tuple[Connector, str | None]:
         """The connector an OpenAI ``model`` names, and the model to send upstream, if any.
 
         ``model`` is a connector id or name, or ``<connector>/<upstream model>`` (tried only
         when the whole text names no connector, so names may contain ``/``). A connector whose
         type cannot serve chat completions is not a model: ``NotFoundError``, like an unknown one.
         """
+        self._authorize(principal, "connectors:read", "connector_get", model)
         try:
             connector, upstream_model = await self.find(model), None
         except NotFoundError:
@@ -244,7 +329,12 @@ class ActionsClient:
         return connector, upstream_model
 
     async def chat_completion(
-        self, model: str, body: Mapping[str, object], *, source: Source = "library"
+        self,
+        model: str,
+        body: Mapping[str, object],
+        *,
+        principal: Principal,
+        source: Source = "library",
     ) -> ActionResult:
         """Send an OpenAI chat-completions ``body`` through the connector ``model`` names.
 
@@ -252,7 +342,7 @@ class ActionsClient:
         that the connector's default applies; ``"stream": true`` streams. Raises as
         ``resolve_model`` does; every other failure is a result, as with ``execute``.
         """
-        connector, upstream_model = await self.resolve_model(model)
+        connector, upstream_model = await self.resolve_model(model, principal=principal)
         sent = dict(body)
         if upstream_model:
             sent["model"] = upstream_model
@@ -261,7 +351,7 @@ class ActionsClient:
         text = json.dumps(sent, ensure_ascii=False, separators=(",", ":"))
         params = self._chat_params(connector, text, body.get("stream") is True)
         assert params is not None  # resolve_model checked the type
-        return await self.execute(connector.id, params, source=source)
+        return await self.execute(connector.id, params, principal=principal, source=source)
 
     def _chat_params(self, connector: Connector, body: str, stream: bool) -> JsonObject | None:
         if not self._registry.has(connector.connector_type_id):
@@ -269,14 +359,17 @@ class ActionsClient:
         connector_type = self._registry.get(connector.connector_type_id)
         return connector_type.chat_completions_params(body, stream=stream)
 
-    async def export_events(self, connector_id: str, query: ExportQuery) -> AsyncIterator[str]:
+    async def export_events(
+        self, connector_id: str, query: ExportQuery, *, principal: Principal
+    ) -> AsyncIterator[str]:
         """A connector's events as NDJSON or CSV text, oldest first, produced as it is read.
 
         Everything that can be refused (a bad query, an unknown connector) is refused here,
         before the first line, so that an HTTP caller gets a 4xx and not a broken download.
         """
+        self._authorize(principal, "event_log:read", "event_log_export", connector_id)
         query = query.checked()
-        await self.get(connector_id)
+        await self._get(connector_id)
         events = self._events.every(
             connector_id, start=query.start, end=query.end, outcome=query.outcome
         )

@@ -8,15 +8,31 @@ messages), so FastAPI's dependency and validation layer did nothing here but cos
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
-from llmrelay.api import EXCEPTION_HANDLERS, ROUTES, KibanaRequestGuard
+from llmrelay.api import (
+    EXCEPTION_HANDLERS,
+    ROUTES,
+    AuthenticationGuard,
+    KibanaRequestGuard,
+    PageSecurityHeaders,
+)
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
+from llmrelay.ui import login
+
+
+def print_to_console(message: str) -> None:
+    """Straight to the terminal, not through logging: the message may hold the first password,
+    which must never land in a log file."""
+    sys.stderr.write(f"{message}\n")
+    sys.stderr.flush()
 
 
 def create_app(
@@ -24,17 +40,31 @@ def create_app(
     *,
     freeze_gc_after_start: bool = False,
     load_tokenizer_at_start: bool = False,
+    announce: Callable[[str], None] = print_to_console,
 ) -> Starlette:
     """``freeze_gc_after_start`` is for a server process that owns the interpreter: the objects
     made at start-up live for ever, and leaving them to the collector cost a 70-80 ms pause of
     every request in flight at each full collection (measured under ``bench/overhead.py``).
 
     ``load_tokenizer_at_start`` (a server too) loads the token-estimate encoding before the
-    first request: loading it later held the event loop for up to 130 ms, once."""
+    first request: loading it later held the event loop for up to 130 ms, once.
+
+    At the first start (no users yet) the ``admin`` superuser is created; a generated password
+    is handed to ``announce`` once."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services:
+            admin_password = settings.security.admin_password
+            generated = await services.security.ensure_admin(
+                admin_password.get_secret_value() if admin_password else None
+            )
+            if generated is not None:
+                announce(
+                    "llmrelay: created the superuser admin with the password "
+                    f"{generated} (shown only this once; change it with "
+                    "llmrelay users passwd admin)"
+                )
             app.state.services = services
             if load_tokenizer_at_start:
                 await services.load_tokenizer()
@@ -43,11 +73,26 @@ def create_app(
                 gc.freeze()
             yield
 
+    middleware = []
+    cors = settings.server.cors
+    if cors.enabled:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors.allow_origin),
+                allow_credentials=cors.allow_credentials,
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
+                allow_headers=["authorization", "content-type", "kbn-xsrf", "kbn-version"],
+            )
+        )
+    middleware += [
+        Middleware(PageSecurityHeaders),
+        Middleware(AuthenticationGuard),
+        Middleware(KibanaRequestGuard, max_payload_bytes=settings.server.max_payload_bytes),
+    ]
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *login.routes],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[
-            Middleware(KibanaRequestGuard, max_payload_bytes=settings.server.max_payload_bytes)
-        ],
+        middleware=middleware,
         lifespan=lifespan,
     )

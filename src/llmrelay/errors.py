@@ -11,7 +11,8 @@ the API's error mapping only has to know this module::
     │   ├── ForbiddenError         403
     │   ├── NotFoundError          404
     │   ├── ConflictError          409
-    │   └── PayloadTooLargeError   413
+    │   ├── PayloadTooLargeError   413
+    │   └── TooManyRequestsError   429 (failed logins throttled; ``retry_after_s``)
     ├── UpstreamError              the LLM provider answered an error; carried as Kibana's
     │                              ``service_message``, never a 5xx of ours
     ├── TransportError             no HTTP answer at all (refused, reset, timed out, too large,
@@ -63,6 +64,14 @@ class ConflictError(UserError):
 
 class PayloadTooLargeError(UserError):
     status_code = 413
+
+
+class TooManyRequestsError(UserError):
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class UpstreamError(LlmrelayError):

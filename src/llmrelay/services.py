@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmrelay.actions_client import ActionsClient
+from llmrelay.auth import (
+    AuditLog,
+    Authenticator,
+    LoginThrottle,
+    PasswordHashing,
+    RoleRegistry,
+    SecurityAdmin,
+)
 from llmrelay.connector_types.openai import OpenAIConnectorType
 from llmrelay.connectors import ConnectorTypeRegistry, TiktokenCounter
 from llmrelay.errors import ConfigurationError, UserError
@@ -26,6 +34,7 @@ from llmrelay.storage import (
     EventStore,
     PreconfiguredConnectors,
     SecretsCipher,
+    SecurityStore,
     load_or_create_key,
     preconfigured_connector,
 )
@@ -100,6 +109,10 @@ class Services:
         """Wait until every execution so far is in the database, estimates counted."""
         await self.estimates.wait()
         await self.events.flush()
+    security: SecurityAdmin
+    """Users, roles, API keys and the audit log, each use case checked against its principal."""
+    authenticator: Authenticator
+    audit: AuditLog
 
 
 @asynccontextmanager
@@ -120,6 +133,25 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 database, cipher, execution_cache_ttl_s=settings.database.execution_cache_ttl_s
             )
             http = OutboundHttp(pool, policy)
+            security_store = SecurityStore(database)
+            roles = RoleRegistry(security_store, settings.security.roles)
+            hashing = PasswordHashing(settings.security.password_hashing)
+            audit = AuditLog(security_store)
+            authenticator = Authenticator(
+                store=security_store,
+                roles=roles,
+                hashing=hashing,
+                throttle=LoginThrottle(settings.security.login_throttle),
+                audit=audit,
+                settings=settings.security,
+            )
+            security = SecurityAdmin(
+                store=security_store,
+                roles=roles,
+                hashing=hashing,
+                authenticator=authenticator,
+                audit=audit,
+            )
             store = EventStore(database)
             events = EventLogWriter(store)
             estimates = PendingEstimates(events)
@@ -139,9 +171,11 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 executor=executor,
                 policy=policy,
                 events=EventLogQueries(store),
+                audit=audit,
             )
             events.start()
             pruner.start()
+            audit.start()
             logger.info("llmrelay uses the %s", database.description)
             try:
                 yield Services(
@@ -151,10 +185,14 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                     events=events,
                     estimates=estimates,
                     tokens=tokens,
+                    security=security,
+                    authenticator=authenticator,
+                    audit=audit,
                 )
             finally:
                 await pruner.aclose()
                 await estimates.wait()
                 await events.aclose()
+                await audit.aclose()
     finally:
         await pool.aclose()

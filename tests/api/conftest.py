@@ -31,3 +31,28 @@ async def create_connector(
     assert response.status_code == 200, response.text
     connector_id: str = response.json()["id"]
     return connector_id
+
+
+USER_PASSWORD = "user-password-0123"
+
+
+async def add_user(client: httpx.AsyncClient, username: str, *roles: str) -> httpx.BasicAuth:
+    """Create a user through the API (``client`` must be a superuser's); their credentials."""
+    response = await client.post(
+        f"/internal/security/users/{username}",
+        json={"password": USER_PASSWORD, "roles": list(roles)},
+    )
+    assert response.status_code == 200, response.text
+    return httpx.BasicAuth(username, USER_PASSWORD)
+
+
+async def create_api_key(client: httpx.AsyncClient, **body: object) -> dict[str, object]:
+    body.setdefault("name", "test key")
+    response = await client.post("/api/security/api_key", json=body)
+    assert response.status_code == 200, response.text
+    created: dict[str, object] = response.json()
+    return created
+
+
+def api_key_header(created: dict[str, object]) -> dict[str, str]:
+    return {"authorization": f"ApiKey {created['encoded']}"}

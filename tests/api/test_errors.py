@@ -9,17 +9,20 @@ import pytest
 from starlette.applications import Starlette
 
 from llmrelay.actions_client import ActionsClient, Connector
+from tests.conftest import ADMIN_AUTH
 
 
 async def test_unexpected_error_is_a_bare_500(
     app: Starlette, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def broken(self: ActionsClient) -> list[Connector]:
+    async def broken(self: ActionsClient, *, principal: object) -> list[Connector]:
         raise RuntimeError("internal detail sk-should-not-leak")
 
     monkeypatch.setattr(ActionsClient, "get_all", broken)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", auth=ADMIN_AUTH
+    ) as client:
         with caplog.at_level(logging.ERROR, logger="llmrelay"):
             response = await client.get("/api/actions/connectors")
     assert response.status_code == 500

@@ -8,10 +8,12 @@ import httpx
 from starlette.applications import Starlette
 
 from llmrelay.app import create_app
+from llmrelay.auth import Principal
 from llmrelay.eventlog import ExecutionEvent
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
 from tests.api.conftest import create_connector
+from tests.conftest import ADMIN_AUTH
 from tests.live import serve_in_thread
 from tests.tokens import cl100k_tokens
 from tests.upstream import Fail, Respond, StreamDelay, UpstreamServer
@@ -22,7 +24,9 @@ BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"count my to
 async def events_of(app: Starlette, connector_id: str) -> list[ExecutionEvent]:
     services = app.state.services
     await services.flush_events()
-    found: list[ExecutionEvent] = await services.actions.recent_executions(connector_id)
+    found: list[ExecutionEvent] = await services.actions.recent_executions(
+        connector_id, principal=Principal.local("test")
+    )
     return found
 
 
@@ -102,7 +106,9 @@ async def test_a_stream_is_recorded_when_it_ends_with_its_usage(
 ) -> None:
     stream = {"params": {"subAction": "stream", "subActionParams": {"body": BODY, "stream": True}}}
     with serve_in_thread(create_app(settings)) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, headers={"kbn-xsrf": "1"}) as client:
+        async with httpx.AsyncClient(
+            base_url=base_url, headers={"kbn-xsrf": "1"}, auth=ADMIN_AUTH
+        ) as client:
             cid = await create_connector(
                 client, upstream.azure_url("gpt4o"), provider="Azure OpenAI", name="logged"
             )
@@ -133,7 +139,9 @@ async def events_written_by_the_server(
     """The server writes events on its own loop; read them from the database it shares."""
     async with open_services(settings) as services:
         for _ in range(100):
-            found = await services.actions.recent_executions(connector_id)
+            found = await services.actions.recent_executions(
+                connector_id, principal=Principal.local("test")
+            )
             if len(found) >= count:
                 return found
             await asyncio.sleep(0.05)

@@ -12,6 +12,7 @@ import pytest
 from llmrelay.app import create_app
 from llmrelay.settings import Settings
 from tests.api.conftest import create_connector
+from tests.conftest import ADMIN_AUTH
 from tests.live import serve_in_thread
 from tests.upstream import CutStream, Fail, StreamDelay, UpstreamServer
 
@@ -23,7 +24,7 @@ STREAM = {"params": {"subAction": "stream", "subActionParams": {"body": BODY, "s
 async def live(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     with serve_in_thread(create_app(settings)) as base_url:
         async with httpx.AsyncClient(
-            base_url=base_url, headers={"kbn-xsrf": "true"}, timeout=10
+            base_url=base_url, headers={"kbn-xsrf": "true"}, timeout=10, auth=ADMIN_AUTH
         ) as client:
             yield client
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmrelay.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import ADMIN_AUTH, make_settings
 from tests.strategies import JSON_VALUES
 
 JSON = JSON_VALUES
@@ -64,7 +64,10 @@ def api(
     lifespan = app.router.lifespan_context(app)
     loop.run_until_complete(lifespan.__aenter__())
     client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://fuzz", headers={"kbn-xsrf": "1"}
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://fuzz",
+        headers={"kbn-xsrf": "1"},
+        auth=ADMIN_AUTH,
     )
     known = {
         "name": "known",

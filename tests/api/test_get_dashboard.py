@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
-from llmrelay.connectors import EventLogAccess
 from llmrelay.eventlog import EventLogWriter
 from llmrelay.execution import ActionExecutor, PendingEstimates
 from llmrelay.services import build_registry
@@ -21,8 +21,8 @@ from llmrelay.storage import (
     preconfigured_connector,
 )
 from llmrelay.transport import HttpClientPool, NetworkPolicy, OutboundHttp
-from tests.api.conftest import create_connector
-from tests.conftest import TEST_ENCRYPTION_KEY
+from tests.api.conftest import add_user, create_connector
+from tests.conftest import TEST_ENCRYPTION_KEY, http_client
 
 DASHBOARD = {
     "subAction": "getDashboard",
@@ -30,14 +30,29 @@ DASHBOARD = {
 }
 
 
-async def test_every_caller_may_see_the_dashboard_until_there_are_roles(
-    client: httpx.AsyncClient,
+@pytest.mark.parametrize(
+    ("roles", "available"),
+    [
+        (("superuser",), True),
+        (("usage_viewer",), True),
+        (("viewer",), False),  # event log read, but not view_index_metadata
+        (("connectors_user",), False),
+    ],
+)
+async def test_the_dashboard_is_available_to_who_has_its_privileges(
+    app: Starlette, client: httpx.AsyncClient, roles: tuple[str, ...], available: bool
 ) -> None:
     cid = await create_connector(client, "http://127.0.0.1:9/v1/chat/completions")
-    response = await client.post(
-        f"/api/actions/connector/{cid}/_execute", json={"params": DASHBOARD}
-    )
-    assert response.json() == {"status": "ok", "connector_id": cid, "data": {"available": True}}
+    auth = await add_user(client, "someone", *roles)
+    async with http_client(app, auth) as user:
+        response = await user.post(
+            f"/api/actions/connector/{cid}/_execute", json={"params": DASHBOARD}
+        )
+    assert response.json() == {
+        "status": "ok",
+        "connector_id": cid,
+        "data": {"available": available},
+    }
 
 
 async def test_a_dashboard_request_without_an_id_is_refused(client: httpx.AsyncClient) -> None:
@@ -50,25 +65,21 @@ async def test_a_dashboard_request_without_an_id_is_refused(client: httpx.AsyncC
     assert result["service_message"].startswith("Request validation failed (Error: [dashboardId]")
 
 
-class OnlyFor:
-    def __init__(self, allowed: str | None, user_name: str | None) -> None:
-        self.answer = user_name == allowed
+class Answers:
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer
+        self.asked = 0
 
     async def can_read_event_log(self) -> bool:
+        self.asked += 1
         return self.answer
 
 
-@pytest.mark.parametrize(
-    ("user_name", "available"), [("analyst", True), ("viewer", False), (None, False)]
-)
-async def test_the_executor_asks_the_privilege_check_for_the_executions_user(
-    settings: Settings, tmp_path: Path, user_name: str | None, available: bool
+@pytest.mark.parametrize("available", [True, False])
+async def test_the_executor_asks_the_privilege_check_it_is_given(
+    settings: Settings, tmp_path: Path, available: bool
 ) -> None:
-    asked: list[str | None] = []
-
-    def access_for(name: str | None) -> EventLogAccess:
-        asked.append(name)
-        return OnlyFor("analyst", name)
+    access = Answers(available)
 
     declared = preconfigured_connector(
         "llm",
@@ -88,10 +99,9 @@ async def test_the_executor_asks_the_privilege_check_for_the_executions_user(
             http=OutboundHttp(pool, NetworkPolicy.from_settings(settings.actions)),
             events=events,
             estimates=PendingEstimates(events),
-            event_log_access=access_for,
         )
-        result = await executor.execute("llm", DASHBOARD, user_name=user_name)
+        result = await executor.execute("llm", DASHBOARD, event_log_access=access)
         await events.aclose()
     await pool.aclose()
     assert result.data == {"available": available}
-    assert asked == [user_name]
+    assert access.asked == 1

@@ -21,11 +21,10 @@ import pytest
 
 from llmrelay.app import create_app
 from llmrelay.settings import Settings
-from tests.conftest import UPSTREAM_KEY, make_settings
+from tests.conftest import ADMIN_AUTH, UPSTREAM_KEY, make_settings
 from tests.live import serve_in_thread
 from tests.upstream import CutStream, Fail, Slow, StreamDelay, UpstreamServer, answer_text
 
-RELAY_KEY = "llmrelay-key-for-tests"
 SAID = "one two three four"
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": SAID}]
 EXPECTED = answer_text(MESSAGES)
@@ -40,13 +39,28 @@ def relay(settings: Settings) -> Iterator[str]:
 @pytest.fixture
 def admin(relay: str) -> Iterator[httpx.Client]:
     """The Kibana API, to create connectors and read the event log."""
-    with httpx.Client(base_url=relay, headers={"kbn-xsrf": "true"}, timeout=10) as http:
+    with httpx.Client(
+        base_url=relay, headers={"kbn-xsrf": "true"}, auth=ADMIN_AUTH, timeout=10
+    ) as http:
         yield http
 
 
+def new_key(admin: httpx.Client) -> str:
+    """An llmrelay API key of the superuser: what an application is configured with."""
+    response = admin.post("/api/security/api_key", json={"name": "sdk"})
+    assert response.status_code == 200, response.text
+    encoded: str = response.json()["encoded"]
+    return encoded
+
+
 @pytest.fixture
-def sdk(relay: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=f"{relay}/v1", api_key=RELAY_KEY, max_retries=0) as client:
+def relay_key(admin: httpx.Client) -> str:
+    return new_key(admin)
+
+
+@pytest.fixture
+def sdk(relay: str, relay_key: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{relay}/v1", api_key=relay_key, max_retries=0) as client:
         yield client
 
 
@@ -111,7 +125,7 @@ def closed_port() -> int:
 
 
 def test_a_chat_completion_by_connector_name_answers_what_the_provider_answered(
-    admin: httpx.Client, sdk: openai.OpenAI, upstream: UpstreamServer
+    admin: httpx.Client, sdk: openai.OpenAI, upstream: UpstreamServer, relay_key: str
 ) -> None:
     cid = connector(admin, upstream.chat_completions_url, name="team-gpt")
     completion = sdk.chat.completions.create(model="team-gpt", messages=MESSAGES)
@@ -121,7 +135,7 @@ def test_a_chat_completion_by_connector_name_answers_what_the_provider_answered(
     assert completion.usage.total_tokens == 4 + 7
     sent = upstream.last_request
     assert sent.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"  # the connector's key
-    assert RELAY_KEY not in str(sent.headers)
+    assert relay_key not in str(sent.headers)
     assert sent.json == {"messages": MESSAGES, "model": "gpt-4.1"}  # the connector's default
     [event] = events(admin, cid, 1)
     assert execution(event)["source"] == "openai_api"
@@ -195,11 +209,11 @@ def test_a_streamed_completion_is_relayed_chunk_by_chunk_as_it_arrives(
 
 
 async def test_the_async_client_plain_and_streamed(
-    admin: httpx.Client, relay: str, upstream: UpstreamServer
+    admin: httpx.Client, relay: str, upstream: UpstreamServer, relay_key: str
 ) -> None:
     cid = connector(admin, upstream.chat_completions_url)
     async with openai.AsyncOpenAI(
-        base_url=f"{relay}/v1", api_key=RELAY_KEY, max_retries=0
+        base_url=f"{relay}/v1", api_key=relay_key, max_retries=0
     ) as client:
         completion = await client.chat.completions.create(model="gpt", messages=MESSAGES)
         assert completion.choices[0].message.content == EXPECTED
@@ -216,12 +230,12 @@ async def test_the_async_client_plain_and_streamed(
 
 
 async def test_a_client_that_leaves_a_stream_cancels_the_upstream_request(
-    admin: httpx.Client, relay: str, upstream: UpstreamServer
+    admin: httpx.Client, relay: str, upstream: UpstreamServer, relay_key: str
 ) -> None:
     cid = connector(admin, upstream.chat_completions_url)
     upstream.queue(StreamDelay(0.5))
     async with openai.AsyncOpenAI(
-        base_url=f"{relay}/v1", api_key=RELAY_KEY, max_retries=0
+        base_url=f"{relay}/v1", api_key=relay_key, max_retries=0
     ) as client:
         stream = await client.chat.completions.create(model="gpt", messages=MESSAGES, stream=True)
         async for _ in stream:
@@ -251,7 +265,7 @@ def test_a_stream_that_breaks_off_raises_an_api_error_in_the_sdk(
 
 @pytest.mark.parametrize("provider", ["Azure OpenAI", "OpenAI"])
 def test_the_azure_client_uses_any_connector_as_a_deployment(
-    admin: httpx.Client, relay: str, upstream: UpstreamServer, provider: str
+    admin: httpx.Client, relay: str, upstream: UpstreamServer, provider: str, relay_key: str
 ) -> None:
     url = (
         upstream.azure_url("gpt-4o")
@@ -260,7 +274,7 @@ def test_the_azure_client_uses_any_connector_as_a_deployment(
     )
     cid = connector(admin, url, name="team-deployment", provider=provider)
     with openai.AzureOpenAI(
-        azure_endpoint=relay, api_version="2024-10-21", api_key=RELAY_KEY, max_retries=0
+        azure_endpoint=relay, api_version="2024-10-21", api_key=relay_key, max_retries=0
     ) as client:
         completion = client.chat.completions.create(model="team-deployment", messages=MESSAGES)
         with client.chat.completions.create(model=cid, messages=MESSAGES, stream=True) as stream:
@@ -399,8 +413,8 @@ def test_an_upstream_timeout_is_a_504(tmp_path: Path, upstream: UpstreamServer) 
     settings = make_settings(tmp_path / "data", **{"actions.response_timeout_s": 0.3})
     with (
         serve_in_thread(create_app(settings)) as relay,
-        httpx.Client(base_url=relay, headers={"kbn-xsrf": "true"}) as admin,
-        openai.OpenAI(base_url=f"{relay}/v1", api_key=RELAY_KEY, max_retries=0) as sdk,
+        httpx.Client(base_url=relay, headers={"kbn-xsrf": "true"}, auth=ADMIN_AUTH) as admin,
+        openai.OpenAI(base_url=f"{relay}/v1", api_key=new_key(admin), max_retries=0) as sdk,
     ):
         connector(admin, upstream.chat_completions_url)
         upstream.queue(Slow(3))
@@ -410,30 +424,73 @@ def test_an_upstream_timeout_is_a_504(tmp_path: Path, upstream: UpstreamServer) 
     assert "timeout of 300ms exceeded" in raised.value.message
 
 
-def test_a_missing_or_empty_key_is_a_401_and_any_key_is_accepted_for_now(
-    admin: httpx.Client, relay: str, upstream: UpstreamServer
+def test_only_a_valid_llmrelay_api_key_may_call(
+    admin: httpx.Client, relay: str, upstream: UpstreamServer, relay_key: str
 ) -> None:
     connector(admin, upstream.chat_completions_url)
     body = {"model": "gpt", "messages": MESSAGES}
+    invalidated = admin.post("/api/security/api_key", json={"name": "old"}).json()
+    gone = admin.request("DELETE", "/api/security/api_key", json={"ids": [invalidated["id"]]})
+    assert gone.status_code == 200
     with httpx.Client(base_url=relay) as raw:
         for headers in (
             {},
             {"authorization": "Bearer"},
             {"api-key": ""},
             {"authorization": "Basic x"},
+            {"authorization": "Bearer anything"},
+            {"authorization": "ApiKey aWQ6c2VjcmV0"},
+            {"api-key": "anything"},
+            {"authorization": f"Bearer {invalidated['encoded']}"},
         ):
             refused = raw.post("/v1/chat/completions", json=body, headers=headers)
             assert refused.status_code == 401, headers
             assert refused.json()["error"]["code"] == "invalid_api_key"
             assert refused.headers["www-authenticate"] == "Bearer"
         assert raw.get("/v1/models").status_code == 401
+        assert not upstream.requests
         for headers in (
-            {"authorization": "Bearer anything"},
-            {"authorization": "ApiKey aWQ6c2VjcmV0"},
-            {"api-key": "anything"},
+            {"authorization": f"Bearer {relay_key}"},
+            {"authorization": f"ApiKey {relay_key}"},
+            {"api-key": relay_key},
         ):
             assert raw.post("/v1/chat/completions", json=body, headers=headers).status_code == 200
     assert len(upstream.requests) == 3
+
+
+def test_a_key_without_the_connectors_privilege_is_a_403_and_lists_nothing(
+    admin: httpx.Client, relay: str, upstream: UpstreamServer
+) -> None:
+    connector(admin, upstream.chat_completions_url)
+    no_connectors = {
+        "r": {
+            "elasticsearch": {
+                "indices": [{"names": [".kibana-event-log*"], "privileges": ["read"]}]
+            }
+        }
+    }
+    created = admin.post(
+        "/api/security/api_key", json={"name": "reader", "role_descriptors": no_connectors}
+    )
+    assert created.status_code == 200, created.text
+    with openai.OpenAI(
+        base_url=f"{relay}/v1", api_key=created.json()["encoded"], max_retries=0
+    ) as sdk:
+        with pytest.raises(openai.PermissionDeniedError) as denied:
+            sdk.chat.completions.create(model="gpt", messages=MESSAGES)
+        assert "connectors:read" in str(denied.value)
+        with pytest.raises(openai.PermissionDeniedError):
+            sdk.models.list()
+    assert not upstream.requests
+
+
+def test_each_call_is_attributed_to_the_keys_owner(
+    admin: httpx.Client, sdk: openai.OpenAI, upstream: UpstreamServer
+) -> None:
+    cid = connector(admin, upstream.chat_completions_url)
+    sdk.chat.completions.create(model="gpt", messages=MESSAGES)
+    [event] = events(admin, cid, 1)
+    assert event["user"] == {"name": "admin"}
 
 
 @pytest.mark.parametrize(
@@ -448,9 +505,9 @@ def test_a_missing_or_empty_key_is_a_401_and_any_key_is_accepted_for_now(
     ],
 )
 def test_a_malformed_body_is_a_400_that_says_what_is_wrong(
-    relay: str, upstream: UpstreamServer, body: bytes, message: str
+    relay: str, upstream: UpstreamServer, body: bytes, message: str, relay_key: str
 ) -> None:
-    with httpx.Client(base_url=relay, headers={"authorization": f"Bearer {RELAY_KEY}"}) as raw:
+    with httpx.Client(base_url=relay, headers={"authorization": f"Bearer {relay_key}"}) as raw:
         answer = raw.post("/v1/chat/completions", content=body)
     assert answer.status_code == 400
     error = answer.json()["error"]
@@ -479,13 +536,14 @@ def test_a_connector_whose_host_is_no_longer_allowed_is_a_500_that_says_why(
     data_dir = tmp_path / "data"
     with (
         serve_in_thread(create_app(make_settings(data_dir))) as relay,
-        httpx.Client(base_url=relay, headers={"kbn-xsrf": "true"}) as admin,
+        httpx.Client(base_url=relay, headers={"kbn-xsrf": "true"}, auth=ADMIN_AUTH) as admin,
     ):
         connector(admin, upstream.chat_completions_url)
+        relay_key = new_key(admin)
     narrowed = make_settings(data_dir, **{"actions.allowed_hosts": ["api.openai.com"]})
     with (
         serve_in_thread(create_app(narrowed)) as relay,
-        openai.OpenAI(base_url=f"{relay}/v1", api_key=RELAY_KEY, max_retries=0) as sdk,
+        openai.OpenAI(base_url=f"{relay}/v1", api_key=relay_key, max_retries=0) as sdk,
         pytest.raises(openai.InternalServerError) as raised,
     ):
         sdk.chat.completions.create(model="gpt", messages=MESSAGES)
@@ -534,7 +592,9 @@ def test_two_connectors_with_one_name_must_be_named_by_id(
     assert sdk.chat.completions.create(model=first, messages=MESSAGES).choices
 
 
-def test_preconfigured_connectors_are_models_too(tmp_path: Path, upstream: UpstreamServer) -> None:
+def test_preconfigured_connectors_are_models_too(
+    tmp_path: Path, upstream: UpstreamServer, relay_key: str
+) -> None:
     declared = {
         "name": "Shared GPT",
         "actionTypeId": ".gen-ai",
@@ -544,7 +604,7 @@ def test_preconfigured_connectors_are_models_too(tmp_path: Path, upstream: Upstr
     settings = make_settings(tmp_path / "data", **{"actions.preconfigured": {"shared": declared}})
     with (
         serve_in_thread(create_app(settings)) as relay,
-        openai.OpenAI(base_url=f"{relay}/v1", api_key=RELAY_KEY, max_retries=0) as sdk,
+        openai.OpenAI(base_url=f"{relay}/v1", api_key=relay_key, max_retries=0) as sdk,
     ):
         assert [m.id for m in sdk.models.list().data] == ["shared"]
         by_id = sdk.chat.completions.create(model="shared", messages=MESSAGES)
@@ -567,11 +627,11 @@ def test_a_stream_asking_for_usage_gets_it_and_the_event_counts_it(
 
 
 def test_the_azure_route_takes_its_deployment_from_the_path_without_kbn_xsrf(
-    admin: httpx.Client, relay: str, upstream: UpstreamServer
+    admin: httpx.Client, relay: str, upstream: UpstreamServer, relay_key: str
 ) -> None:
     connector(admin, upstream.chat_completions_url, name="team-gpt")
     body = {"messages": MESSAGES, "model": "ignored-by-azure-clients"}
-    with httpx.Client(base_url=relay, headers={"api-key": RELAY_KEY}) as raw:
+    with httpx.Client(base_url=relay, headers={"api-key": relay_key}) as raw:
         answered = raw.post("/openai/deployments/team-gpt/chat/completions", json=body)
         unknown = raw.post("/openai/deployments/nope/chat/completions?api-version=1", json=body)
     assert answered.status_code == 200
@@ -582,12 +642,12 @@ def test_the_azure_route_takes_its_deployment_from_the_path_without_kbn_xsrf(
 
 
 def test_the_event_stream_is_the_providers_bytes_unchanged(
-    admin: httpx.Client, relay: str, upstream: UpstreamServer
+    admin: httpx.Client, relay: str, upstream: UpstreamServer, relay_key: str
 ) -> None:
     connector(admin, upstream.chat_completions_url)
     body = {"model": "gpt", "messages": MESSAGES, "stream": True}
     with (
-        httpx.Client(base_url=relay, headers={"authorization": f"Bearer {RELAY_KEY}"}) as raw,
+        httpx.Client(base_url=relay, headers={"authorization": f"Bearer {relay_key}"}) as raw,
         raw.stream("POST", "/v1/chat/completions", json=body) as relayed,
     ):
         text = relayed.read().decode()

@@ -11,11 +11,12 @@ import pytest
 from starlette.applications import Starlette
 
 from llmrelay.app import create_app
+from llmrelay.auth import Principal
 from llmrelay.eventlog import ExecutionEvent
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
 from tests.api.conftest import create_connector
-from tests.conftest import UPSTREAM_KEY, make_settings
+from tests.conftest import UPSTREAM_KEY, http_client, make_settings
 from tests.tokens import cl100k_tokens
 from tests.upstream import CutStream, Rechunk, Respond, UpstreamServer, usage_for
 
@@ -40,7 +41,9 @@ async def run_stream(client: httpx.AsyncClient, cid: str, body: str = BODY) -> s
 
 async def last_event(app: Starlette, cid: str) -> ExecutionEvent:
     await app.state.services.flush_events()
-    [event, *_] = await app.state.services.actions.recent_executions(cid)
+    [event, *_] = await app.state.services.actions.recent_executions(
+        cid, principal=Principal.local("test")
+    )
     return event
 
 
@@ -265,11 +268,7 @@ async def test_without_a_tokenizer_counts_stay_unknown_and_the_stream_is_unharme
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://llmrelay.test",
-            headers={"kbn-xsrf": "true"},
-        ) as client,
+        http_client(app) as client,
     ):
         cid = await create_connector(client, upstream.chat_completions_url, provider="Other")
         upstream.queue(CutStream(after_events=3))
@@ -300,15 +299,22 @@ async def test_an_estimate_still_counting_at_shutdown_is_written(
                 "defaultModel": "m",
             },
             secrets={"apiKey": UPSTREAM_KEY},
+            principal=Principal.local("test"),
         )
         body = json.dumps({"messages": MESSAGES, "stream_options": {"include_usage": False}})
-        result = await services.actions.execute(created.id, stream_params(body)["params"])  # type: ignore[arg-type]
+        result = await services.actions.execute(
+            created.id,
+            stream_params(body)["params"],  # type: ignore[arg-type]
+            principal=Principal.local("test"),
+        )
         assert result.stream is not None
         async for _ in result.stream.chunks:
             pass
         await result.stream.aclose()
         # leave at once: the count runs in a thread, and shutdown must wait for it
     async with open_services(settings) as services:
-        [event] = await services.actions.recent_executions(created.id)
+        [event] = await services.actions.recent_executions(
+            created.id, principal=Principal.local("test")
+        )
     assert event.usage_estimated is True
     assert event.prompt_tokens == cl100k_tokens(PROMPT)

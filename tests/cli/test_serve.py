@@ -51,6 +51,10 @@ def test_serve_starts_on_sqlite_and_generates_a_private_key(tmp_path: Path) -> N
     key = key_file.read_text().strip()
     assert "encryption.key" in stderr  # the warning says where the generated key is
     assert key not in stderr
+    announced = [line for line in stderr.splitlines() if "created the superuser admin" in line]
+    assert len(announced) == 1  # the generated password, shown once, on the console
+    password = announced[0].split("with the password ")[1].split(" ")[0]
+    assert len(password) >= 16
 
 
 def test_serve_with_an_unreachable_database_says_so_in_one_line(tmp_path: Path) -> None:

@@ -7,11 +7,14 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from llmrelay.auth import Principal
 from llmrelay.eventlog import EventLogPruner, EventLogQueries
 from llmrelay.services import open_services
 from llmrelay.storage import EventStore
 from tests.conftest import make_settings
 from tests.eventlog.test_writer import event, store  # noqa: F401  (the two-database fixture)
+
+LOCAL = Principal.local("test")
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -54,7 +57,7 @@ async def test_the_pruner_runs_with_the_services_and_stops_with_them(tmp_path: P
     # a new start prunes at once; leaving the block stops the task (no pending-task warning)
     async with open_services(settings) as services:
         for _ in range(100):
-            remaining = await services.actions.recent_executions(limit=10)
+            remaining = await services.actions.recent_executions(limit=10, principal=LOCAL)
             if len(remaining) == 1:
                 break
             await asyncio.sleep(0.02)
@@ -68,4 +71,4 @@ async def test_zero_days_keeps_everything(tmp_path: Path) -> None:
         await store.insert_many([aged(1, 10_000)])
     async with open_services(settings) as services:
         await asyncio.sleep(0.1)
-        assert len(await services.actions.recent_executions(limit=10)) == 1
+        assert len(await services.actions.recent_executions(limit=10, principal=LOCAL)) == 1

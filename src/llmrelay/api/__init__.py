@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from llmrelay.api import connectors, event_log, openai_compat, status
+from llmrelay.api import connectors, event_log, openai_compat, security, status
+from llmrelay.api.authentication import AuthenticationGuard
 from llmrelay.api.errors import EXCEPTION_HANDLERS
-from llmrelay.api.guards import KibanaRequestGuard
+from llmrelay.api.guards import KibanaRequestGuard, PageSecurityHeaders
 
 ROUTES: list[BaseRoute] = [
     *status.routes,
     *connectors.routes,
     *event_log.routes,
     *openai_compat.routes,
+    *security.routes,
 ]
 
-__all__ = ["EXCEPTION_HANDLERS", "ROUTES", "KibanaRequestGuard"]
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "ROUTES",
+    "AuthenticationGuard",
+    "KibanaRequestGuard",
+    "PageSecurityHeaders",
+]

@@ -17,6 +17,7 @@ from llmrelay.api.wire import (
     parse_body,
     read_json,
 )
+from llmrelay.auth import principal_of
 
 
 def actions_of(request: Request) -> ActionsClient:
@@ -28,6 +29,7 @@ async def create_connector(request: Request) -> JSONResponse:
     connector_id = request.path_params.get("connector_id")
     body = parse_body(CreateConnectorBody, await read_json(request))
     connector = await actions_of(request).create(
+        principal=principal_of(request.scope),
         name=body.name,
         connector_type_id=body.connector_type_id,
         config=body.config,
@@ -39,37 +41,49 @@ async def create_connector(request: Request) -> JSONResponse:
 
 async def get_connector(request: Request) -> JSONResponse:
     connector_id = request.path_params["connector_id"]
-    return JSONResponse(connector_to_wire(await actions_of(request).get(connector_id)))
+    connector = await actions_of(request).get(connector_id, principal=principal_of(request.scope))
+    return JSONResponse(connector_to_wire(connector))
 
 
 async def update_connector(request: Request) -> JSONResponse:
     connector_id = request.path_params["connector_id"]
     body = parse_body(UpdateConnectorBody, await read_json(request))
     connector = await actions_of(request).update(
-        connector_id, name=body.name, config=body.config, secrets=body.secrets
+        connector_id,
+        principal=principal_of(request.scope),
+        name=body.name,
+        config=body.config,
+        secrets=body.secrets,
     )
     return JSONResponse(connector_to_wire(connector))
 
 
 async def delete_connector(request: Request) -> Response:
-    await actions_of(request).delete(request.path_params["connector_id"])
+    await actions_of(request).delete(
+        request.path_params["connector_id"], principal=principal_of(request.scope)
+    )
     return Response(status_code=204)
 
 
 async def get_all_connectors(request: Request) -> JSONResponse:
-    connectors = await actions_of(request).get_all()
+    connectors = await actions_of(request).get_all(principal=principal_of(request.scope))
     return JSONResponse([{**connector_to_wire(c), "referenced_by_count": 0} for c in connectors])
 
 
 async def list_connector_types(request: Request) -> JSONResponse:
-    types = actions_of(request).list_types(request.query_params.get("feature_id"))
+    types = actions_of(request).list_types(
+        request.query_params.get("feature_id"), principal=principal_of(request.scope)
+    )
     return JSONResponse([connector_type_to_wire(info, enabled) for info, enabled in types])
 
 
 async def execute_connector(request: Request) -> Response:
     body = parse_body(ExecuteBody, await read_json(request))
     result = await actions_of(request).execute(
-        request.path_params["connector_id"], body.params, source="http_request"
+        request.path_params["connector_id"],
+        body.params,
+        principal=principal_of(request.scope),
+        source="http_request",
     )
     if result.stream is not None:
         return ByteStreamResponse(result.stream)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ExceptionHandler
 
-from llmrelay.errors import SecretsError, UserError
+from llmrelay.errors import SecretsError, TooManyRequestsError, UserError
 
 logger = logging.getLogger("llmrelay.api")
 
@@ -28,7 +28,12 @@ def error_response(
 
 async def _user_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, UserError)
-    return error_response(exc.status_code, exc.message)
+    headers = None
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(int(exc.retry_after_s))}
+    elif exc.status_code == 401:
+        headers = {"WWW-Authenticate": 'Basic realm="llmrelay", charset="UTF-8"'}
+    return error_response(exc.status_code, exc.message, headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from llmrelay.api.connectors import actions_of
+from llmrelay.auth import principal_of
 from llmrelay.errors import BadRequestError
 from llmrelay.eventlog import EXPORT_FORMATS, ExportQuery, FindQuery
 
@@ -56,7 +57,9 @@ def parse_query(params: dict[str, str]) -> FindQuery:
 
 async def find_connector_events(request: Request) -> JSONResponse:
     query = parse_query(dict(request.query_params))
-    found = await actions_of(request).find_events(request.path_params["connector_id"], query)
+    found = await actions_of(request).find_events(
+        request.path_params["connector_id"], query, principal=principal_of(request.scope)
+    )
     return JSONResponse(
         {
             "page": found.page,
@@ -82,7 +85,9 @@ def parse_export_query(params: dict[str, str]) -> ExportQuery:
 async def export_connector_events(request: Request) -> StreamingResponse:
     query = parse_export_query(dict(request.query_params))
     connector_id = request.path_params["connector_id"]
-    lines = await actions_of(request).export_events(connector_id, query)
+    lines = await actions_of(request).export_events(
+        connector_id, query, principal=principal_of(request.scope)
+    )
     name = f"{re.sub(r'[^A-Za-z0-9._-]', '_', connector_id)}-events.{query.format}"
     return StreamingResponse(
         lines,

@@ -16,7 +16,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 XSRF_HEADERS = (b"kbn-xsrf", b"kbn-version")
 
 
-async def _send_error(send: Send, status: int, message: str) -> None:
+async def send_error(
+    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps(
         {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message},
         separators=(",", ":"),
@@ -28,6 +30,7 @@ async def _send_error(send: Send, status: int, message: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
@@ -56,12 +59,14 @@ class KibanaRequestGuard:
                 has_xsrf = True
             elif name == b"content-length":
                 declared = value
-        mutating = scope["method"] not in SAFE_METHODS and scope["path"].startswith("/api/")
+        mutating = scope["method"] not in SAFE_METHODS and scope["path"].startswith(
+            ("/api/", "/internal/")
+        )
         if mutating and not has_xsrf:
-            await _send_error(send, 400, "Request must contain a kbn-xsrf header.")
+            await send_error(send, 400, "Request must contain a kbn-xsrf header.")
             return
         if declared is not None and declared.isdigit() and int(declared) > self.max_payload_bytes:
-            await _send_error(send, 413, self._too_large())
+            await send_error(send, 413, self._too_large())
             return
         if declared is not None or scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)  # a declared length is enforced by the server
@@ -85,3 +90,37 @@ class KibanaRequestGuard:
             return message
 
         return bounded_receive
+
+
+CONTENT_SECURITY_POLICY = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    b"frame-ancestors 'none'"
+)
+PAGE_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class PageSecurityHeaders:
+    """CSP (no inline script, no third-party origin) and anti-framing headers on every response
+    outside the JSON API; the API itself is left alone to keep the relayed path lean."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(("/api/", "/internal/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *PAGE_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -30,6 +30,7 @@ from llmrelay.api.openai_errors import (
     stream_error_event,
 )
 from llmrelay.api.streaming import ByteStreamResponse
+from llmrelay.auth import Principal
 from llmrelay.errors import BadRequestError, LlmrelayError, NotFoundError, UnauthorizedError
 from llmrelay.eventlog import Source
 from llmrelay.execution import ActionResult
@@ -58,21 +59,21 @@ def presented_key(request: Request) -> str:
     raise UnauthorizedError(NO_KEY)
 
 
-async def authenticate(request: Request) -> None:
-    """THE AUTHENTICATION SEAM of the OpenAI-compatible API: the lead wires this to ``auth/`` at
-    merge.
+async def authenticate(request: Request) -> Principal:
+    """The principal of the llmrelay API key the caller presents, checked as every other route's
+    credentials are (``auth.Authenticator``: cached, throttled, expiry and invalidation).
 
-    To wire: resolve ``presented_key(request)`` (the ES-style encoded key, ``base64(id:secret)``,
-    exactly what ``Authorization: ApiKey`` carries) to the security branch's ``Principal``,
-    raising ``UnauthorizedError`` for an unknown, expired or invalidated key; return that
-    principal, and pass it from the routes below to ``ActionsClient.chat_completion`` and
-    ``chat_connectors``, where the authorisation (403 for a connector the key may not run; only
-    runnable connectors listed) is checked once. The event then carries the key's owner.
-
-    Until then any non-empty key is accepted and no principal exists; only a missing or empty
-    key is refused (401). The key is never logged or echoed.
+    The authentication middleware lets these routes through so that OpenAI SDKs, which send
+    ``Bearer`` or ``api-key`` rather than ``ApiKey``, get errors in OpenAI's shape. A missing,
+    unknown, expired or invalidated key is a 401; the key is never logged or echoed.
     """
-    presented_key(request)
+    key = presented_key(request)
+    client = request.client
+    authenticator = request.app.state.services.authenticator
+    principal: Principal = await authenticator.authenticate(
+        f"ApiKey {key}", None, client.host if client else None
+    )
+    return principal
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -129,9 +130,13 @@ def unknown_model(model: str) -> Response:
     return error_response(404, message, code="model_not_found", param="model")
 
 
-async def run_chat(request: Request, model: str, body: dict[str, object]) -> Response:
+async def run_chat(
+    request: Request, principal: Principal, model: str, body: dict[str, object]
+) -> Response:
     try:
-        result = await actions_of(request).chat_completion(model, body, source=SOURCE)
+        result = await actions_of(request).chat_completion(
+            model, body, principal=principal, source=SOURCE
+        )
     except NotFoundError:
         return unknown_model(model)
     return answer(result)
@@ -139,17 +144,17 @@ async def run_chat(request: Request, model: str, body: dict[str, object]) -> Res
 
 @openai_errors
 async def chat_completions(request: Request) -> Response:
-    await authenticate(request)
+    principal = await authenticate(request)
     body = await read_chat_body(request, model_required=True)
-    return await run_chat(request, str(body["model"]), body)
+    return await run_chat(request, principal, str(body["model"]), body)
 
 
 @openai_errors
 async def azure_chat_completions(request: Request) -> Response:
     """``api-version`` is accepted and ignored: the connector's own URL names the upstream one."""
-    await authenticate(request)
+    principal = await authenticate(request)
     body = await read_chat_body(request, model_required=False)
-    return await run_chat(request, request.path_params["deployment"], body)
+    return await run_chat(request, principal, request.path_params["deployment"], body)
 
 
 def model_entry(model_id: str, connector: Connector) -> dict[str, object]:
@@ -166,17 +171,17 @@ def model_entry(model_id: str, connector: Connector) -> dict[str, object]:
 
 @openai_errors
 async def list_models(request: Request) -> Response:
-    await authenticate(request)
-    connectors = await actions_of(request).chat_connectors()
+    principal = await authenticate(request)
+    connectors = await actions_of(request).chat_connectors(principal=principal)
     return JSONResponse({"object": "list", "data": [model_entry(c.id, c) for c in connectors]})
 
 
 @openai_errors
 async def get_model(request: Request) -> Response:
-    await authenticate(request)
+    principal = await authenticate(request)
     model = request.path_params["model"]
     try:
-        connector, _ = await actions_of(request).resolve_model(model)
+        connector, _ = await actions_of(request).resolve_model(model, principal=principal)
     except NotFoundError:
         return unknown_model(model)
     return JSONResponse(model_entry(model, connector))

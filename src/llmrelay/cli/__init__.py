@@ -1,4 +1,4 @@
-"""The ``llmrelay`` command: serve, db, connectors, run.
+"""The ``llmrelay`` command: serve, db, connectors, run, users, audit.
 
 Every command builds its settings once and calls ``asyncio.run`` once; connector commands
 work on the local database through the same ActionsClient the HTTP API uses.
@@ -22,6 +22,7 @@ from llmrelay.cli.connectors import connectors
 from llmrelay.cli.context import CliState, progress
 from llmrelay.cli.executions import executions
 from llmrelay.cli.run import run
+from llmrelay.cli.security import audit, users
 from llmrelay.errors import LlmrelayError
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
@@ -60,7 +61,7 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help=CONFIG_HELP)
 @click.pass_obj
 def serve(state: CliState, host: str | None, port: int | None, config_file: Path | None) -> None:
-    """Start the HTTP service (API on http://HOST:PORT/api)."""
+    """Start the HTTP service (API on http://HOST:PORT/api; https with server.ssl.enabled)."""
     if config_file:
         state.config_file = config_file
     settings = state.settings({"server.host": host, "server.port": port})
@@ -69,6 +70,7 @@ def serve(state: CliState, host: str | None, port: int | None, config_file: Path
         asyncio.run(_check_services(settings))
     except LlmrelayError as exc:
         raise click.ClickException(str(exc)) from None
+    ssl = settings.server.ssl
     uvicorn.run(
         create_app(settings, freeze_gc_after_start=True, load_tokenizer_at_start=True),
         host=settings.server.host,
@@ -76,6 +78,8 @@ def serve(state: CliState, host: str | None, port: int | None, config_file: Path
         log_level=settings.log_level,
         access_log=False,
         server_header=False,
+        ssl_certfile=str(ssl.certificate) if ssl.enabled and ssl.certificate else None,
+        ssl_keyfile=str(ssl.key) if ssl.enabled and ssl.key else None,
     )
 
 
@@ -127,3 +131,5 @@ main.add_command(config)
 main.add_command(executions)
 main.add_command(connectors)
 main.add_command(run)
+main.add_command(users)
+main.add_command(audit)

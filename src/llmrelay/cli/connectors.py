@@ -8,7 +8,7 @@ import click
 
 from llmrelay.actions_client import ActionsClient, Connector
 from llmrelay.api.wire import connector_to_wire
-from llmrelay.cli.context import CliState, json_argument, print_json, with_actions
+from llmrelay.cli.context import CLI_PRINCIPAL, CliState, json_argument, print_json, with_actions
 
 JSON_HELP = "as JSON, @file, or - for standard input"
 
@@ -23,7 +23,7 @@ def connectors() -> None:
 @click.pass_obj
 def list_connectors(state: CliState, as_json: bool) -> None:
     """List connectors (saved and preconfigured), sorted by name."""
-    found = with_actions(state, lambda actions: actions.get_all())
+    found = with_actions(state, lambda actions: actions.get_all(principal=CLI_PRINCIPAL))
     if as_json:
         print_json([connector_to_wire(c) for c in found])
         return
@@ -43,7 +43,11 @@ def list_connectors(state: CliState, as_json: bool) -> None:
 @click.pass_obj
 def get_connector(state: CliState, connector_id: str) -> None:
     """Show one connector (never its secrets)."""
-    print_json(connector_to_wire(with_actions(state, lambda a: a.get(connector_id))))
+    print_json(
+        connector_to_wire(
+            with_actions(state, lambda a: a.get(connector_id, principal=CLI_PRINCIPAL))
+        )
+    )
 
 
 def _field(flag: object, body: dict[str, Any], key: str, default: object = None) -> Any:
@@ -80,6 +84,7 @@ def create_connector(
     created = with_actions(
         state,
         lambda a: a.create(
+            principal=CLI_PRINCIPAL,
             name=name,
             connector_type_id=_field(type_id, base, "connector_type_id", ".gen-ai"),
             config=_field(json_argument(config, "--config"), base, "config", {}),
@@ -113,9 +118,10 @@ def update_connector(
     new_secrets = json_argument(secrets, "--secrets")
 
     async def update(actions: ActionsClient) -> Connector:
-        current = await actions.get(connector_id)
+        current = await actions.get(connector_id, principal=CLI_PRINCIPAL)
         return await actions.update(
             connector_id,
+            principal=CLI_PRINCIPAL,
             name=_field(name, base, "name", current.name),
             config=_field(new_config, base, "config", current.config),
             secrets=_field(new_secrets, base, "secrets", {}),
@@ -129,5 +135,5 @@ def update_connector(
 @click.pass_obj
 def delete_connector(state: CliState, connector_id: str) -> None:
     """Delete a connector."""
-    with_actions(state, lambda a: a.delete(connector_id))
+    with_actions(state, lambda a: a.delete(connector_id, principal=CLI_PRINCIPAL))
     click.echo(f"deleted {connector_id}")

@@ -16,11 +16,17 @@ from typing import Any, TypeVar
 import click
 
 from llmrelay.actions_client import ActionsClient
+from llmrelay.auth import Principal
 from llmrelay.errors import ConfigurationError, LlmrelayError, UserError
-from llmrelay.services import open_services
+from llmrelay.services import Services, open_services
 from llmrelay.settings import Settings, load_settings
 
 T = TypeVar("T")
+
+CLI_PRINCIPAL = Principal.local("local-cli")
+"""Who CLI commands act as. They open the database and the encryption key directly, so whoever
+can run them on this data directory already holds everything: they act as a superuser, and the
+event log and audit log name them ``local-cli``."""
 
 
 def warn(message: str) -> None:
@@ -42,6 +48,11 @@ class CliState:
 
 def with_actions(state: CliState, use: Callable[[ActionsClient], Awaitable[T]]) -> T:
     """Run ``use`` against the local database; llmrelay's errors become one-line messages."""
+    return with_services(state, lambda services: use(services.actions))
+
+
+def with_services(state: CliState, use: Callable[[Services], Awaitable[T]]) -> T:
+    """Like ``with_actions``, with every service (users, the audit log)."""
     settings = state.settings()
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s"
@@ -49,7 +60,7 @@ def with_actions(state: CliState, use: Callable[[ActionsClient], Awaitable[T]]) 
 
     async def main() -> T:
         async with open_services(settings) as services:
-            return await use(services.actions)
+            return await use(services)
 
     try:
         return asyncio.run(main())

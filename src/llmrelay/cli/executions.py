@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from llmrelay.actions_client import ActionsClient
-from llmrelay.cli.context import CliState, print_json, with_actions
+from llmrelay.cli.context import CLI_PRINCIPAL, CliState, print_json, with_actions
 from llmrelay.eventlog import EXPORT_FORMATS, ExecutionEvent, ExportQuery
 
 
@@ -34,7 +34,9 @@ TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 def _export(state: CliState, connector_id: str, query: ExportQuery) -> None:
     async def write(actions: ActionsClient) -> None:
-        async for text in await actions.export_events(connector_id, query):
+        async for text in await actions.export_events(
+            connector_id, query, principal=CLI_PRINCIPAL
+        ):
             click.echo(text, nl=False)
 
     with_actions(state, write)
@@ -74,7 +76,9 @@ def executions(
             raise click.UsageError("--export needs --connector")
         _export(state, connector_id, ExportQuery(export_format, _utc(start), _utc(end), outcome))
         return
-    found = with_actions(state, lambda a: a.recent_executions(connector_id, limit))
+    found = with_actions(
+        state, lambda a: a.recent_executions(connector_id, limit, principal=CLI_PRINCIPAL)
+    )
     if as_json:
         print_json([event.to_wire() for event in found])
         return

@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 from llmrelay.actions_client import ActionsClient
-from llmrelay.cli.context import CliState, json_argument, print_json, progress, with_actions
+from llmrelay.cli.context import (
+    CLI_PRINCIPAL,
+    CliState,
+    json_argument,
+    print_json,
+    progress,
+    with_actions,
+)
 from llmrelay.execution import ActionResult
 from llmrelay.transport import iter_sse_events
 
@@ -103,7 +110,9 @@ def run(
 
     async def execute(actions: ActionsClient) -> ActionResult:
         async with progress(f"waiting for {connector_id}"):
-            result = await actions.execute(connector_id, params, source="cli")
+            result = await actions.execute(
+                connector_id, params, principal=CLI_PRINCIPAL, source="cli"
+            )
         if result.stream is not None:
             await _print_stream(result)
         return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llmrelay.connectors.connector_type import (
+    EVERYONE_MAY_READ_EVENT_LOG,
     ByteStream,
     ConnectorContext,
     ConnectorType,
@@ -26,6 +27,7 @@ from llmrelay.connectors.usage import (
 )
 
 __all__ = [
+    "EVERYONE_MAY_READ_EVENT_LOG",
     "ByteStream",
     "ConnectorContext",
     "ConnectorType",

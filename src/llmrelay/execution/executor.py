@@ -9,18 +9,18 @@ those; seeing why a call failed is the point of the log).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from llmrelay.connectors import (
+    EVERYONE_MAY_READ_EVENT_LOG,
     ConnectorContext,
     ConnectorType,
     ConnectorTypeRegistry,
     EventLogAccess,
-    EveryoneMayReadEventLog,
     ExecutionDetails,
     StreamObserver,
 )
@@ -44,10 +44,6 @@ def _params_error(params: Mapping[str, object]) -> str | None:
     return None
 
 
-def _everyone(user_name: str | None) -> EventLogAccess:
-    return EveryoneMayReadEventLog()
-
-
 @dataclass
 class _Run:
     result: ActionResult
@@ -65,18 +61,13 @@ class ActionExecutor:
         http: OutboundHttp,
         events: EventLogWriter,
         estimates: PendingEstimates,
-        event_log_access: Callable[[str | None], EventLogAccess] | None = None,
     ) -> None:
-        """``event_log_access`` answers, for the user of an execution, whether they may read
-        the event log (``getDashboard``); by default everyone may. The security work plugs its
-        privilege check in here (from ``services.py``)."""
         self._registry = registry
         self._connectors = connectors
         self._preconfigured = preconfigured
         self._http = http
         self._events = events
         self._estimates = estimates
-        self._event_log_access = event_log_access or _everyone
 
     async def execute(
         self,
@@ -85,9 +76,13 @@ class ActionExecutor:
         *,
         source: Source = "library",
         user_name: str | None = None,
+        event_log_access: EventLogAccess = EVERYONE_MAY_READ_EVENT_LOG,
     ) -> ActionResult:
         """Raises ``NotFoundError`` for an unknown connector and ``ForbiddenError`` for a type
-        that is not enabled; every other failure is a result (and an event)."""
+        that is not enabled; every other failure is a result (and an event).
+
+        ``event_log_access`` answers whether the caller may read the event log (``getDashboard``);
+        ``ActionsClient`` binds it to the caller's privileges."""
         declared = self._preconfigured.get(connector_id)
         if declared is not None:
             stored, secrets = declared.connector, declared.secrets
@@ -104,7 +99,7 @@ class ActionExecutor:
             started_at=datetime.now(UTC),
             started_ns=time.perf_counter_ns(),
         )
-        run = await self._run(stored, secrets, params, self._event_log_access(user_name))
+        run = await self._run(stored, secrets, params, event_log_access)
         return recorder.finish(run.result, run.details, run.observer)
 
     async def _run(

@@ -19,6 +19,7 @@ from llmrelay.settings.models import (
     DatabaseSettings,
     EventLogSettings,
     PreconfiguredConnector,
+    SecuritySettings,
     ServerSettings,
     Settings,
 )
@@ -35,6 +36,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "LLMRELAY_LOG_LEVEL": ("log_level",),
     "LLMRELAY_EVENT_LOG_RETENTION_DAYS": ("event_log", "retention_days"),
     "LLMRELAY_TOKENIZER_DIR": ("event_log", "tokenizer_dir"),
+    "LLMRELAY_ADMIN_PASSWORD": ("security", "admin_password"),
 }
 """Environment variables and the setting each sets. ``LLMRELAY_CONFIG`` names the config file;
 ``LLMRELAY_ENCRYPTION_PREVIOUS_KEYS`` takes a comma-separated list."""
@@ -92,6 +94,7 @@ __all__ = [
     "DatabaseSettings",
     "EventLogSettings",
     "PreconfiguredConnector",
+    "SecuritySettings",
     "ServerSettings",
     "Settings",
     "load_settings",

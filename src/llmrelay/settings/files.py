@@ -86,6 +86,12 @@ KIBANA_KEYS: Mapping[str, Alias] = {
     "server.publicBaseUrl": Alias("server.public_base_url"),
     "server.maxPayload": Alias("server.max_payload_bytes", byte_size),
     "logging.root.level": Alias("log_level", kibana_log_level),
+    "server.cors.allowOrigin": Alias("server.cors.allow_origin"),
+    "server.cors.allowCredentials": Alias("server.cors.allow_credentials"),
+    "xpack.security.session.idleTimeout": Alias("security.session.idle_timeout_s", duration_s),
+    "xpack.security.session.lifespan": Alias("security.session.lifespan_s", duration_s),
+    "xpack.security.sameSiteCookies": Alias("security.same_site_cookies"),
+    "xpack.security.secureCookies": Alias("security.secure_cookies"),
 }
 """Kibana's key → llmrelay's key. llmrelay's own keys are accepted as they are too."""
 
@@ -123,7 +129,7 @@ def _load_yaml(path: Path) -> object:
         raise ConfigurationError(f"{path}{where}: {problem}") from None
 
 
-OPAQUE_MAPPINGS = frozenset({"config", "secrets", "headers", "proxyHeaders"})
+OPAQUE_MAPPINGS = frozenset({"config", "secrets", "headers", "proxyHeaders", "roles"})
 """Below these keys, names are data (a header may be called ``X.Custom``): never split on dots."""
 
 

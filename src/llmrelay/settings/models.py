@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 DEFAULT_PORT = 5601
 ONE_MIB = 1024 * 1024
@@ -18,7 +18,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SslSettings(_Section):
+    """HTTPS for ``llmrelay serve`` itself (Kibana's ``server.ssl.*``)."""
+
+    enabled: bool = False
+    certificate: Path | None = None
+    """PEM certificate (chain) file."""
+    key: Path | None = None
+    """PEM private key file (unencrypted)."""
+
+    @model_validator(mode="after")
+    def _files_when_enabled(self) -> SslSettings:
+        if self.enabled and (self.certificate is None or self.key is None):
+            raise ValueError("server.ssl.enabled needs server.ssl.certificate and server.ssl.key")
+        return self
+
+
+class CorsSettings(_Section):
+    """Cross-origin requests are refused unless enabled here (Kibana's ``server.cors.*``)."""
+
+    enabled: bool = False
+    allow_origin: tuple[str, ...] = ()
+    allow_credentials: bool = False
+
+
 class ServerSettings(_Section):
+    ssl: SslSettings = SslSettings()
+    cors: CorsSettings = CorsSettings()
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     max_payload_bytes: int = Field(default=ONE_MIB, gt=0)
@@ -41,6 +67,50 @@ class EventLogSettings(_Section):
     """Folder with tiktoken's ``cl100k_base`` rank file, for token estimates; ``None``:
     ``../shared/data/tiktoken`` beside a source checkout if there is one, else tiktoken's cache
     folder (never a download)."""
+
+
+class SessionSettings(_Section):
+    idle_timeout_s: float = Field(default=8 * 3600.0, gt=0)
+    """A UI session unused this long ends (Kibana's ``xpack.security.session.idleTimeout``)."""
+    lifespan_s: float = Field(default=30 * 86400.0, gt=0)
+    """A UI session ends this long after login, used or not (``session.lifespan``)."""
+
+
+class LoginThrottleSettings(_Section):
+    free_attempts: int = Field(default=3, ge=1)
+    """Failed logins per user name and per client address before each try is delayed."""
+    max_delay_s: float = Field(default=30.0, gt=0)
+    """The longest wait imposed between tries (the delay doubles from 1 s up to this)."""
+
+
+class PasswordHashingSettings(_Section):
+    """argon2id cost; the defaults are RFC 9106's second recommendation."""
+
+    time_cost: int = Field(default=3, ge=1)
+    memory_cost_kib: int = Field(default=65536, ge=8)
+    parallelism: int = Field(default=4, ge=1)
+
+
+class SecuritySettings(_Section):
+    admin_password: SecretStr | None = None
+    """Password of the ``admin`` superuser made at the first start; generated when unset."""
+    authc_cache_ttl_s: float = Field(default=10.0, ge=0)
+    """How long a verified password or API key is trusted without asking the database again."""
+    same_site_cookies: Literal["Strict", "Lax"] = "Strict"
+    secure_cookies: bool = False
+    """Mark the session cookie ``Secure`` even over HTTP (HTTPS is terminated by a proxy)."""
+    session: SessionSettings = SessionSettings()
+    login_throttle: LoginThrottleSettings = LoginThrottleSettings()
+    password_hashing: PasswordHashingSettings = PasswordHashingSettings()
+    roles: dict[str, dict[str, Any]] = {}
+    """Custom roles declared in the config file (Kibana role shape); read-only through the API."""
+
+    @field_validator("admin_password")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("must be at least 8 characters")
+        return value
 
 
 RESERVED_CONNECTOR_IDS = frozenset({"", "__proto__", "constructor"})
@@ -83,6 +153,7 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     actions: ActionsSettings = ActionsSettings()
     event_log: EventLogSettings = EventLogSettings()
+    security: SecuritySettings = SecuritySettings()
     encryption_key: SecretStr | None = None
     """At least 32 characters; when absent one is generated into ``<data_dir>/encryption.key``."""
     encryption_previous_keys: tuple[SecretStr, ...] = ()

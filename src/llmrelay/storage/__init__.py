@@ -16,8 +16,16 @@ from llmrelay.storage.preconfigured import (
     PreconfiguredConnectors,
     preconfigured_connector,
 )
+from llmrelay.storage.security import (
+    AuditFilter,
+    SecurityStore,
+    StoredApiKey,
+    StoredSession,
+    StoredUser,
+)
 
 __all__ = [
+    "AuditFilter",
     "ConnectorRepository",
     "Database",
     "EventFilter",
@@ -25,7 +33,11 @@ __all__ = [
     "PreconfiguredConnector",
     "PreconfiguredConnectors",
     "SecretsCipher",
+    "SecurityStore",
+    "StoredApiKey",
     "StoredConnector",
+    "StoredSession",
+    "StoredUser",
     "describe_url",
     "head_revision",
     "key_file_path",

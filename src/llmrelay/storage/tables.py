@@ -121,3 +121,71 @@ events = Table(
 
 Token counts are NULL when unknown, never 0; ``usage_estimated`` says whether they were counted
 by llmrelay rather than reported by the provider."""
+
+USER_NAME_MAX_LENGTH = 255
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(USER_NAME_MAX_LENGTH), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("roles", Text, nullable=False),
+    Column("full_name", String, nullable=True),
+    Column("email", String, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+"""Native-realm users; ``password_hash`` is argon2id, ``roles`` a JSON array of role names."""
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("name", String(USER_NAME_MAX_LENGTH), primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+"""Custom roles made through the API; built-in and config-file roles are not stored."""
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String, nullable=False),
+    Column("owner", String(USER_NAME_MAX_LENGTH), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("role_descriptors", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("invalidated_at", UtcDateTime, nullable=True),
+    Index("ix_api_keys_owner", "owner"),
+)
+"""Elasticsearch-style API keys; only the SHA-256 of the secret is kept."""
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_digest", String(64), primary_key=True),
+    Column("username", String(USER_NAME_MAX_LENGTH), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Index("ix_sessions_username", "username"),
+)
+"""Web UI sessions, shared by every instance; keyed by the SHA-256 of the cookie value."""
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("timestamp", UtcDateTime, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("user_name", String, nullable=True),
+    Column("auth_type", String(16), nullable=True),
+    Column("client_address", String(64), nullable=True),
+    Column("target", String, nullable=True),
+    Column("message", Text, nullable=False),
+    Index("ix_audit_events_timestamp", "timestamp"),
+)
+"""Security-relevant actions: who did what, when, from where, and how it ended."""

@@ -1,0 +1,230 @@
+"""Throttled logins, the audit log, the first start, and no secret in any log or error body."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from llmrelay.app import create_app
+from tests.api.conftest import (
+    USER_PASSWORD,
+    add_user,
+    api_key_header,
+    create_api_key,
+    create_connector,
+)
+from tests.conftest import TEST_ADMIN_PASSWORD, http_client, make_settings
+from tests.upstream import UpstreamServer
+
+RUN = {
+    "params": {
+        "subAction": "run",
+        "subActionParams": {"body": '{"messages":[{"role":"user","content":"hi"}]}'},
+    }
+}
+
+
+async def test_repeated_failures_are_slowed_even_for_the_right_password(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    for _ in range(3):
+        wrong = await anonymous_client.get("/internal/security/me", auth=("admin", "guess-guess"))
+        assert wrong.status_code == 401
+    throttled = await anonymous_client.get(
+        "/internal/security/me", auth=("admin", TEST_ADMIN_PASSWORD)
+    )
+    assert throttled.status_code == 429
+    assert throttled.json()["message"].startswith("Too many failed logins; try again in")
+    assert int(throttled.headers["retry-after"]) >= 1
+
+
+async def test_failures_from_one_address_slow_every_user_name(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    for name in ("a1", "a2", "a3"):
+        assert (
+            await anonymous_client.get("/internal/security/me", auth=(name, "x" * 9))
+        ).status_code == 401
+    assert (
+        await anonymous_client.get("/internal/security/me", auth=("a4", "x" * 9))
+    ).status_code == 429
+
+
+async def test_the_audit_log_records_who_did_what_from_where(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    anonymous_client: httpx.AsyncClient,
+    upstream: UpstreamServer,
+) -> None:
+    await anonymous_client.get("/internal/security/me", auth=("admin", "wrong-password"))
+    auth = await add_user(client, "jill", "connectors_user")
+    cid = await create_connector(client, f"{upstream.base_url}/v1/chat/completions")
+    async with http_client(app, auth) as jill:
+        await jill.post(f"/api/actions/connector/{cid}/_execute", json=RUN)
+        await jill.delete(f"/api/actions/connector/{cid}")
+        assert (await jill.get("/api/security/audit/_find")).status_code == 403
+    found = (await client.get("/api/security/audit/_find", params={"per_page": 100})).json()
+    events = {
+        (e["event"]["action"], e["event"]["outcome"], (e["user"] or {}).get("name")): e
+        for e in found["data"]
+    }
+    for expected in [
+        ("authentication_failed", "failure", "admin"),
+        ("user_create", "success", "admin"),
+        ("connector_create", "success", "admin"),
+        ("connector_execute", "success", "jill"),
+        ("access_denied", "failure", "jill"),
+    ]:
+        assert expected in events, expected
+    execute = events[("connector_execute", "success", "jill")]
+    assert execute["target"] == cid
+    assert execute["source"] == {"address": "127.0.0.1"}
+    assert execute["authentication"] == {"type": "basic"}
+    only = await client.get("/api/security/audit/_find", params={"action": "user_create"})
+    assert {e["target"] for e in only.json()["data"]} == {"admin", "jill"}  # admin: first start
+    bad = await client.get("/api/security/audit/_find", params={"colour": "red"})
+    assert bad.status_code == 400
+
+
+async def test_the_first_start_creates_admin_and_shows_a_generated_password_once(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path / "data", **{"security.admin_password": None})
+    heard: list[str] = []
+    for _ in range(2):  # the second start finds a user and announces nothing
+        app = create_app(settings, announce=heard.append)
+        async with app.router.lifespan_context(app):
+            stored = await app.state.services.security._store.get_user("admin")
+    assert len(heard) == 1
+    password = heard[0].split("password ")[1].split(" ")[0]
+    assert stored is not None
+    assert stored.roles == ("superuser",)
+    assert stored.password_hash.startswith("$argon2id$")
+    assert password not in stored.password_hash
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        http_client(app, httpx.BasicAuth("admin", password)) as http,
+    ):
+        assert (await http.get("/internal/security/me")).status_code == 200
+
+
+async def test_no_secret_reaches_a_log_line_or_an_error_body(
+    tmp_path: Path,
+    upstream: UpstreamServer,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A whole flow at debug level: logins good and bad, keys, sessions, connectors, runs."""
+    connector_secret = "sk-connector-secret-4f9a2c"
+    settings = make_settings(tmp_path / "data", log_level="debug")
+    bodies: list[str] = []
+    secrets = [TEST_ADMIN_PASSWORD, USER_PASSWORD, connector_secret, "wrong-password-77"]
+    caplog.set_level(logging.DEBUG)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), http_client(app) as admin:
+        auth = await add_user(admin, "kate", "connectors_admin")
+        async with http_client(app, auth) as kate:
+            created = await create_api_key(kate, name="kate's")
+            secrets += [str(created["api_key"]), str(created["encoded"])]
+            key = api_key_header(created)
+            cid = await create_connector(
+                kate, f"{upstream.base_url}/v1/chat/completions", api_key=connector_secret
+            )
+            async with http_client(app, auth=None) as anonymous:
+                for response in [
+                    await anonymous.post(
+                        f"/api/actions/connector/{cid}/_execute", json=RUN, headers=key
+                    ),
+                    await anonymous.get(
+                        "/api/actions/connectors", auth=("kate", "wrong-password-77")
+                    ),
+                    await anonymous.get(
+                        "/api/actions/connectors",
+                        headers={"authorization": f"ApiKey {created['encoded']}x"},
+                    ),
+                    await anonymous.post(
+                        "/internal/security/login",
+                        json={"params": {"username": "kate", "password": USER_PASSWORD}},
+                    ),
+                    await kate.post(
+                        "/internal/security/users/kate/change_password",
+                        json={"password": "wrong-password-77", "newPassword": "x"},
+                    ),
+                    await kate.put(
+                        f"/api/actions/connector/{cid}",
+                        json={
+                            "name": "n",
+                            "config": {"apiProvider": "OpenAI", "apiUrl": "not a url"},
+                            "secrets": {"apiKey": connector_secret},
+                        },
+                    ),
+                    await admin.post(
+                        "/internal/security/users/kate",
+                        json={"password": connector_secret[:5], "roles": []},
+                    ),
+                ]:
+                    bodies.append(response.text)
+                    if "set-cookie" in response.headers:
+                        secrets.append(response.cookies["sid"])
+                        logout = await anonymous.post(
+                            "/api/security/logout",
+                            headers={"cookie": f"sid={response.cookies['sid']}"},
+                        )
+                        assert logout.status_code == 204
+            await app.state.services.audit.flush()
+            audit = (await admin.get("/api/security/audit/_find", params={"per_page": 1000})).text
+    logs = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    captured = capfd.readouterr()
+    assert len(secrets) >= 7  # the session id was seen
+    for secret in secrets:
+        assert secret not in logs, "a secret is in the logs"
+        assert secret not in captured.out + captured.err, "a secret reached stdout/stderr"
+        assert secret not in audit, "a secret is in the audit log"
+        for body in bodies:
+            assert secret not in body, f"a secret is in an error body: {body[:80]}"
+
+
+async def test_failures_for_one_user_slow_them_from_every_address(app: Starlette) -> None:
+    """Spreading guesses over addresses does not help: the user name is throttled too."""
+    for number in range(3):
+        transport = httpx.ASGITransport(app=app, client=(f"10.0.0.{number}", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as attacker:
+            response = await attacker.get("/internal/security/me", auth=("admin", "guess-guess"))
+            assert response.status_code == 401
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.99", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as fresh:
+        slowed = await fresh.get("/internal/security/me", auth=("admin", "guess-again"))
+        assert slowed.status_code == 429
+        other_user = await fresh.get("/internal/security/me", auth=("ghost", "guess-again"))
+        assert other_user.status_code == 401  # this address and that name are not throttled
+
+
+async def test_a_success_clears_the_record(anonymous_client: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        await anonymous_client.get("/internal/security/me", auth=("admin", "guess-guess"))
+    ok = await anonymous_client.get("/internal/security/me", auth=("admin", TEST_ADMIN_PASSWORD))
+    assert ok.status_code == 200
+    for _ in range(2):
+        wrong = await anonymous_client.get("/internal/security/me", auth=("admin", "guess-2"))
+        assert wrong.status_code == 401  # counting started again from zero
+
+
+async def test_a_password_hash_is_upgraded_when_the_cost_settings_change(tmp_path: Path) -> None:
+    cheap = make_settings(tmp_path / "data")
+    app = create_app(cheap)
+    async with app.router.lifespan_context(app):
+        before = await app.state.services.security._store.get_user("admin")
+    dearer = make_settings(tmp_path / "data", **{"security.password_hashing.time_cost": 2})
+    app = create_app(dearer)
+    async with app.router.lifespan_context(app), http_client(app) as http:
+        assert (await http.get("/internal/security/me")).status_code == 200
+        after = await app.state.services.security._store.get_user("admin")
+    assert before is not None
+    assert after is not None
+    assert ",t=1," in before.password_hash
+    assert ",t=2," in after.password_hash
