@@ -16,9 +16,18 @@ from llmrelay.storage.preconfigured import (
     PreconfiguredConnectors,
     preconfigured_connector,
 )
+from llmrelay.storage.rollups import (
+    LATENCY_RELATIVE_ERROR,
+    Counts,
+    Summary,
+    UsageStore,
+    bin_midpoint_ns,
+)
 
 __all__ = [
+    "LATENCY_RELATIVE_ERROR",
     "ConnectorRepository",
+    "Counts",
     "Database",
     "EventFilter",
     "EventStore",
@@ -26,6 +35,9 @@ __all__ = [
     "PreconfiguredConnectors",
     "SecretsCipher",
     "StoredConnector",
+    "Summary",
+    "UsageStore",
+    "bin_midpoint_ns",
     "describe_url",
     "head_revision",
     "key_file_path",

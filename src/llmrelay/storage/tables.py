@@ -121,3 +121,32 @@ events = Table(
 
 Token counts are NULL when unknown, never 0; ``usage_estimated`` says whether they were counted
 by llmrelay rather than reported by the provider."""
+
+event_rollups = Table(
+    "event_rollups",
+    metadata,
+    Column("connector_id", String(CONNECTOR_ID_MAX_LENGTH), primary_key=True),
+    Column("hour_s", BigInteger, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("executions", BigInteger, nullable=False),
+    Column("failures", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("total_tokens", BigInteger, nullable=False),
+    Column("estimated", BigInteger, nullable=False),
+    Column("unknown_usage", BigInteger, nullable=False),
+    Index("ix_event_rollups_hour_s", "hour_s"),
+)
+"""Per connector, UTC hour (epoch seconds) and model (``""`` when unknown): what the dashboard
+sums. Maintained with the events in one transaction (``llmrelay.storage.rollups``)."""
+
+event_latency_rollups = Table(
+    "event_latency_rollups",
+    metadata,
+    Column("connector_id", String(CONNECTOR_ID_MAX_LENGTH), primary_key=True),
+    Column("hour_s", BigInteger, primary_key=True),
+    Column("bin", Integer, primary_key=True),
+    Column("executions", BigInteger, nullable=False),
+    Index("ix_event_latency_rollups_hour_s", "hour_s"),
+)
+"""Per connector and UTC hour: how many executions took a duration in each logarithmic bin."""
