@@ -12,7 +12,16 @@ from dataclasses import dataclass
 
 from llmrelay.connectors import ConnectorTypeInfo, ConnectorTypeRegistry, JsonObject
 from llmrelay.errors import BadRequestError
-from llmrelay.eventlog import EventLogQueries, ExecutionEvent, FindQuery, FindResult, Source
+from llmrelay.eventlog import (
+    EventLogQueries,
+    ExecutionEvent,
+    FindQuery,
+    FindResult,
+    Source,
+    UsageDashboard,
+    UsageQueries,
+    UsageQuery,
+)
 from llmrelay.execution import ActionExecutor, ActionResult
 from llmrelay.storage import (
     ConnectorRepository,
@@ -73,8 +82,10 @@ class ActionsClient:
         executor: ActionExecutor,
         policy: NetworkPolicy,
         events: EventLogQueries,
+        usage: UsageQueries,
     ) -> None:
         self._events = events
+        self._usage = usage
         self._registry = registry
         self._connectors = connectors
         self._preconfigured = preconfigured
@@ -181,3 +192,18 @@ class ActionsClient:
         """Kibana's event-log ``_find`` for one connector (which must exist)."""
         await self.get(connector_id)
         return await self._events.find(connector_id, query)
+
+    async def usage_dashboard(
+        self, query: UsageQuery, connector_id: str | None = None
+    ) -> UsageDashboard:
+        """The token usage dashboard's figures, for one connector (which must exist) or all.
+
+        SECURITY: the privilege check for reading the event log goes here, before any query —
+        Kibana's ``read`` (and ``view_index_metadata``) on ``.kibana-event-log-*`` for the calling
+        user. Both the JSON API (``/internal/usage...``) and the pages (``/app/...usage``) call
+        only this method, so one check covers every dashboard read.
+        """
+        named = {c.id: c.name for c in await self.get_all()}
+        if connector_id is not None and connector_id not in named:
+            await self.get(connector_id)  # raises NotFoundError with Kibana's message
+        return await self._usage.dashboard(query, connector_id, named)

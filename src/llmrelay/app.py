@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from llmrelay.api import EXCEPTION_HANDLERS, ROUTES, KibanaRequestGuard
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
+from llmrelay.ui import ui_routes
 
 
 def create_app(settings: Settings, *, freeze_gc_after_start: bool = False) -> Starlette:
@@ -34,7 +35,7 @@ def create_app(settings: Settings, *, freeze_gc_after_start: bool = False) -> St
             yield
 
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *ui_routes()],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             Middleware(KibanaRequestGuard, max_payload_bytes=settings.server.max_payload_bytes)

@@ -14,7 +14,7 @@ from llmrelay.actions_client import ActionsClient
 from llmrelay.connector_types.openai import OpenAIConnectorType
 from llmrelay.connectors import ConnectorTypeRegistry
 from llmrelay.errors import ConfigurationError, UserError
-from llmrelay.eventlog import EventLogQueries, EventLogWriter
+from llmrelay.eventlog import EventLogQueries, EventLogWriter, UsageQueries
 from llmrelay.execution import ActionExecutor
 from llmrelay.settings import Settings
 from llmrelay.storage import (
@@ -23,6 +23,7 @@ from llmrelay.storage import (
     EventStore,
     PreconfiguredConnectors,
     SecretsCipher,
+    UsageStore,
     load_or_create_key,
     preconfigured_connector,
 )
@@ -106,6 +107,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 executor=executor,
                 policy=policy,
                 events=EventLogQueries(store),
+                usage=UsageQueries(UsageStore(database)),
             )
             events.start()
             logger.info("llmrelay uses the %s", database.description)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from llmrelay.api import connectors, event_log, status
+from llmrelay.api import connectors, event_log, status, usage
 from llmrelay.api.errors import EXCEPTION_HANDLERS
 from llmrelay.api.guards import KibanaRequestGuard
 
-ROUTES: list[BaseRoute] = [*status.routes, *connectors.routes, *event_log.routes]
+ROUTES: list[BaseRoute] = [*status.routes, *connectors.routes, *event_log.routes, *usage.routes]
 
 __all__ = ["EXCEPTION_HANDLERS", "ROUTES", "KibanaRequestGuard"]

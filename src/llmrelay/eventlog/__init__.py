@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmrelay.eventlog.dashboard import UsageDashboard, UsageQueries, UsageQuery
 from llmrelay.eventlog.events import ExecutionEvent, Outcome, Source
 from llmrelay.eventlog.queries import EventLogQueries, FindQuery, FindResult
 from llmrelay.eventlog.writer import EventLogWriter
@@ -14,4 +15,7 @@ __all__ = [
     "FindResult",
     "Outcome",
     "Source",
+    "UsageDashboard",
+    "UsageQueries",
+    "UsageQuery",
 ]
