@@ -60,8 +60,8 @@ def test_a_custom_range_without_an_offset_is_utc_and_defaults_to_24_hours_withou
         ({"start": "yesterday"}, "[start]: [yesterday] is not an ISO 8601 date and time"),
         ({"connector": "a"}, "[connector]: definition for this key is missing"),
         (
-            {"start": "2020-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z", "interval": "1h"},
-            "[interval]: 1h gives more than 1000 buckets",
+            {"range": "30d", "interval": "3h"},
+            "[interval]: 3h gives more than 200 buckets for this range; choose a longer one",
         ),
     ],
 )

@@ -153,3 +153,13 @@ async def test_static_files_are_served_with_their_content_type(
 async def test_only_the_known_static_files_are_served(client: httpx.AsyncClient) -> None:
     for name in ("nope.js", "..%2Fusage.py", "usage.html"):
         assert (await client.get(f"/app/static/{name}")).status_code == 404
+
+
+async def test_names_are_escaped_not_run(app: Starlette, client: httpx.AsyncClient) -> None:
+    from tests.usage_history import create
+
+    connector_id = await create(client, '<script src="//evil.example/x.js"></script>')
+    response = await client.get(f"/app/connectors/{connector_id}/usage")
+    assert response.status_code == 200
+    assert "evil.example" not in "".join(s.get("src") or "" for s in Page(response.text).scripts)
+    assert "&lt;script src=&#34;//evil.example/x.js&#34;&gt;" in response.text

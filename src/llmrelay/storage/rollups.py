@@ -253,18 +253,24 @@ class UsageStore:
             return statement
 
         counts = bucketed(event_rollups, event_rollups.c.model, sums=COUNTERS)
-        for row in await connection.execute(counts):
-            key = (row.connector_id, int(row.bucket_s), row.model)
-            summary.counts.setdefault(key, Counts()).add(row._mapping)
+        found = summary.counts
+        for connector, bucket, model, *values in await connection.execute(counts):
+            key = (connector, int(bucket), model)
+            figures = Counts(*map(int, values))
+            if key in found:
+                found[key].add(figures)
+            else:
+                found[key] = figures
         latency = bucketed(
             event_latency_rollups,
             event_latency_rollups.c.bin,
             sums=("executions",),
             only=ALL_CONNECTORS if connector_id is None else connector_id,
         )
-        for row in await connection.execute(latency):
-            key = (row.connector_id, int(row.bucket_s), int(row.bin))
-            summary.latency[key] = summary.latency.get(key, 0) + int(row.executions)
+        histogram = summary.latency
+        for connector, bucket, latency_bin, n in await connection.execute(latency):
+            latency_key = (connector, int(bucket), int(latency_bin))
+            histogram[latency_key] = histogram.get(latency_key, 0) + int(n)
 
     async def newest(
         self, connector_id: str | None, start: datetime, end: datetime, limit: int

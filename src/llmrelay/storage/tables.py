@@ -136,9 +136,11 @@ event_rollups = Table(
     Column("estimated", BigInteger, nullable=False),
     Column("unknown_usage", BigInteger, nullable=False),
     Index("ix_event_rollups_hour_s", "hour_s"),
+    sqlite_with_rowid=False,
 )
 """Per connector, UTC hour (epoch seconds) and model (``""`` when unknown): what the dashboard
-sums. Maintained with the events in one transaction (``llmrelay.storage.rollups``)."""
+sums. Maintained with the events in one transaction (``llmrelay.storage.rollups``). On SQLite
+``WITHOUT ROWID``: rows are stored in key order, so a connector's month is one contiguous read."""
 
 event_latency_rollups = Table(
     "event_latency_rollups",
@@ -148,5 +150,6 @@ event_latency_rollups = Table(
     Column("bin", Integer, primary_key=True),
     Column("executions", BigInteger, nullable=False),
     Index("ix_event_latency_rollups_hour_s", "hour_s"),
+    sqlite_with_rowid=False,
 )
 """Per connector and UTC hour: how many executions took a duration in each logarithmic bin."""

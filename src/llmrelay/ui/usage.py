@@ -8,7 +8,7 @@ figures come from ``ActionsClient.usage_dashboard`` only (where authorisation is
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
@@ -68,6 +68,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.filters.update(
+        path_segment=lambda value: quote(str(value), safe=""),
         number=_number,
         moment=_moment,
         milliseconds=_milliseconds,
@@ -130,7 +131,7 @@ def _source(dashboard: UsageDashboard) -> str:
     """The JSON API URL with the range made absolute, so charts and tables show the same data."""
     path = "/internal/usage"
     if dashboard.connector_id is not None:
-        path += f"/connector/{dashboard.connector_id}"
+        path += f"/connector/{quote(dashboard.connector_id, safe='')}"
     query = dashboard.query
     fixed = {
         "start": query.start.isoformat().replace("+00:00", "Z"),

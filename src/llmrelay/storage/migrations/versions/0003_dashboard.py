@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("model", sa.String(), nullable=False),
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in COUNTERS),
         sa.PrimaryKeyConstraint("connector_id", "hour_s", "model", name="pk_event_rollups"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_event_rollups_hour_s", "event_rollups", ["hour_s"])
     latency = op.create_table(
@@ -52,6 +53,7 @@ def upgrade() -> None:
         sa.Column("bin", sa.Integer(), nullable=False),
         sa.Column("executions", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("connector_id", "hour_s", "bin", name="pk_event_latency_rollups"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_event_latency_rollups_hour_s", "event_latency_rollups", ["hour_s"])
     if op.get_context().as_sql:
