@@ -163,3 +163,12 @@ async def test_names_are_escaped_not_run(app: Starlette, client: httpx.AsyncClie
     assert response.status_code == 200
     assert "evil.example" not in "".join(s.get("src") or "" for s in Page(response.text).scripts)
     assert "&lt;script src=&#34;//evil.example/x.js&#34;&gt;" in response.text
+
+
+async def test_a_chosen_preset_range_wins_over_the_forms_start_and_end(
+    client: httpx.AsyncClient,
+) -> None:
+    params = {"range": "7d", "start": "2026-11-30T05:00", "end": "2026-11-30T01:00"}
+    response = await client.get("/app/usage", params=params)
+    assert response.status_code == 200
+    assert "interval 3h" in response.text

@@ -104,6 +104,9 @@ def routes() -> list[BaseRoute]:
             "bucket_label": _bucket_label,
         }
         headers = {"content-security-policy": CONTENT_SECURITY_POLICY}
+        if params.get("range", "custom") != "custom":
+            # the form always sends its start and end fields: a chosen preset wins over them
+            params = {k: v for k, v in params.items() if k not in ("start", "end")}
         try:
             query = UsageQuery.from_params(params)
             dashboard = await _actions(request).usage_dashboard(query, connector_id)
