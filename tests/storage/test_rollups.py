@@ -18,6 +18,7 @@ from llmrelay.storage.rollups import (
     LATENCY_RELATIVE_ERROR,
     Counts,
     bin_midpoint_ns,
+    delete_rollups_before,
     rollup_parameters,
     summarise,
 )
@@ -165,3 +166,16 @@ async def test_the_migration_rolls_up_the_events_already_stored(database_url: st
     counts, _ = rollup_parameters(summarise(rows))
     assert stored == {(c["connector_id"], c["hour_s"], c["model"]): c["executions"] for c in counts}
     assert histogram_total == 2 * len(rows)  # per connector, and once more for all connectors
+
+
+async def test_retention_drops_whole_hours_before_the_cut_off(database: Database) -> None:
+    rows = [event(T0 + timedelta(minutes=m)) for m in (10, 70, 130, 190)]
+    await EventStore(database).insert_many(rows)
+    async with database.begin() as connection:
+        await delete_rollups_before(connection, T0 + timedelta(minutes=150))
+    async with database.connect() as connection:
+        hours = sorted(r.hour_s for r in await connection.execute(select(event_rollups)))
+        latency_hours = {r.hour_s for r in await connection.execute(select(event_latency_rollups))}
+    first_kept = int((T0 + timedelta(hours=2)).timestamp())
+    assert hours == [first_kept, first_kept + 3600]
+    assert latency_hours == {first_kept, first_kept + 3600}

@@ -22,6 +22,7 @@ from llmrelay.storage.rollups import (
     Summary,
     UsageStore,
     bin_midpoint_ns,
+    delete_rollups_before,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Summary",
     "UsageStore",
     "bin_midpoint_ns",
+    "delete_rollups_before",
     "describe_url",
     "head_revision",
     "key_file_path",

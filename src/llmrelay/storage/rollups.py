@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select
+from sqlalchemy import Select, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -151,6 +151,15 @@ async def add_to_rollups(connection: AsyncConnection, rows: Sequence[Mapping[str
     if latency:
         keys = ("connector_id", "hour_s", "bin")
         await connection.execute(_upsert(connection, event_latency_rollups, keys), latency)
+
+
+async def delete_rollups_before(connection: AsyncConnection, before: datetime) -> None:
+    """For retention: drop the hours that end at or before ``before``, in the caller's
+    transaction (the one deleting the events). The hour holding ``before`` is kept: it still
+    sums events from after the cut-off."""
+    cutoff = hour_of(before)
+    for table in (event_rollups, event_latency_rollups):
+        await connection.execute(delete(table).where(table.c.hour_s < cutoff))
 
 
 _RAW_COLUMNS = (
