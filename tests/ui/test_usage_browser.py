@@ -140,7 +140,7 @@ async def test_charts_are_drawn_from_this_origin_only(settings: Settings) -> Non
     assert watched.errors == []  # a CSP violation would be reported here
 
 
-async def test_the_page_fits_a_360_pixel_screen_and_reads_without_javascript(
+async def test_the_page_fits_a_360_pixel_screen_takes_a_custom_range_and_reads_without_js(
     settings: Settings,
 ) -> None:
     async with served(settings) as (app, base), chromium() as browser:
@@ -152,6 +152,14 @@ async def test_the_page_fits_a_360_pixel_screen_and_reads_without_javascript(
         await phone.wait_for_selector("#charts[data-drawn='true']", timeout=20_000)
         width = await phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"the page is {width} px wide on a 360 px screen"
+        await phone.select_option("select[name=range]", "custom")
+        await phone.fill("input[name=start]", "2026-11-30T01:00")
+        await phone.fill("input[name=end]", "2026-11-30T04:00")
+        await phone.click("button[type=submit]")
+        await phone.wait_for_selector("#charts[data-drawn='true']", timeout=20_000)
+        assert await phone.text_content("#total-tokens") == "180"  # 01:15, 02:05 and 03:00
+        period = await phone.text_content(".period")
+        assert period == "2026-11-30 01:00:00 to 2026-11-30 04:00:00 UTC · interval 1h"
         context = await browser.new_context(java_script_enabled=False)
         no_script = await context.new_page()
         await no_script.goto(f"{base}/app/usage?{query}")
