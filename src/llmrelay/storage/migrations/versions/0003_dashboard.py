@@ -81,7 +81,9 @@ def _backfill(rollups: sa.Table, latency: sa.Table) -> None:
         ),
         sa.column("timestamp", UtcDateTime()),
     )
-    result = op.get_bind().execute(sa.select(*events.c))
+    # streamed in chunks (a server-side cursor on PostgreSQL): a big event log must not be
+    # loaded into memory at once
+    result = op.get_bind().execute(sa.select(*events.c).execution_options(yield_per=10_000))
     summary = summarise(row._mapping for row in result)
     counts, histogram = rollup_parameters(summary)
     if counts:
