@@ -25,6 +25,9 @@ from llmrelay.eventlog import (
     FindQuery,
     FindResult,
     Source,
+    UsageDashboard,
+    UsageQueries,
+    UsageQuery,
     export_lines,
 )
 from llmrelay.execution import ActionExecutor, ActionResult
@@ -108,9 +111,11 @@ class ActionsClient:
         policy: NetworkPolicy,
         events: EventLogQueries,
         audit: AuditLog,
+        usage: UsageQueries,
     ) -> None:
         self._audit = audit
         self._events = events
+        self._usage = usage
         self._registry = registry
         self._connectors = connectors
         self._preconfigured = preconfigured
@@ -176,6 +181,9 @@ class ActionsClient:
     async def get_all(self, *, principal: Principal) -> list[Connector]:
         """Saved and preconfigured connectors together, sorted by name, as Kibana lists them."""
         self._authorize(principal, "connectors:read", "connector_get_all", None)
+        return await self._all()
+
+    async def _all(self) -> list[Connector]:
         saved = [Connector.from_stored(s) for s in await self._connectors.list()]
         declared = [Connector.from_preconfigured(d) for d in self._preconfigured.all()]
         return sorted([*saved, *declared], key=lambda c: (c.name, c.id))
@@ -374,3 +382,20 @@ class ActionsClient:
             connector_id, start=query.start, end=query.end, outcome=query.outcome
         )
         return export_lines(events, query.format)
+
+    async def usage_dashboard(
+        self, query: UsageQuery, connector_id: str | None = None, *, principal: Principal
+    ) -> UsageDashboard:
+        """The token usage dashboard's figures, for one connector (which must exist) or all.
+
+        Needs what the ``usage_viewer`` role grants: event log ``read`` and
+        ``view_index_metadata``, and connectors ``read`` (to name the connectors). Both the JSON
+        API (``/internal/usage...``) and the pages (``/app/...usage``) call only this method.
+        """
+        for privilege in USAGE_PRIVILEGES:
+            self._authorize(principal, privilege, "usage_dashboard", connector_id)
+        self._authorize(principal, "connectors:read", "usage_dashboard", connector_id)
+        named = {c.id: c.name for c in await self._all()}
+        if connector_id is not None and connector_id not in named:
+            await self._get(connector_id)  # raises NotFoundError with Kibana's message
+        return await self._usage.dashboard(query, connector_id, named)

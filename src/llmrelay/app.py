@@ -25,7 +25,7 @@ from llmrelay.api import (
 )
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
-from llmrelay.ui import login
+from llmrelay.ui import login, ui_routes
 
 
 def print_to_console(message: str) -> None:
@@ -91,7 +91,7 @@ def create_app(
         Middleware(KibanaRequestGuard, max_payload_bytes=settings.server.max_payload_bytes),
     ]
     return Starlette(
-        routes=[*ROUTES, *login.routes],
+        routes=[*ROUTES, *login.routes, *ui_routes()],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=middleware,
         lifespan=lifespan,

@@ -25,7 +25,7 @@ from llmrelay.auth import (
 from llmrelay.connector_types.openai import OpenAIConnectorType
 from llmrelay.connectors import ConnectorTypeRegistry, TiktokenCounter
 from llmrelay.errors import ConfigurationError, UserError
-from llmrelay.eventlog import EventLogPruner, EventLogQueries, EventLogWriter
+from llmrelay.eventlog import EventLogPruner, EventLogQueries, EventLogWriter, UsageQueries
 from llmrelay.execution import ActionExecutor, PendingEstimates
 from llmrelay.settings import Settings
 from llmrelay.storage import (
@@ -35,6 +35,7 @@ from llmrelay.storage import (
     PreconfiguredConnectors,
     SecretsCipher,
     SecurityStore,
+    UsageStore,
     load_or_create_key,
     preconfigured_connector,
 )
@@ -109,6 +110,7 @@ class Services:
         """Wait until every execution so far is in the database, estimates counted."""
         await self.estimates.wait()
         await self.events.flush()
+
     security: SecurityAdmin
     """Users, roles, API keys and the audit log, each use case checked against its principal."""
     authenticator: Authenticator
@@ -172,6 +174,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 policy=policy,
                 events=EventLogQueries(store),
                 audit=audit,
+                usage=UsageQueries(UsageStore(database)),
             )
             events.start()
             pruner.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from llmrelay.api import connectors, event_log, openai_compat, security, status
+from llmrelay.api import connectors, event_log, openai_compat, security, status, usage
 from llmrelay.api.authentication import AuthenticationGuard
 from llmrelay.api.errors import EXCEPTION_HANDLERS
 from llmrelay.api.guards import KibanaRequestGuard, PageSecurityHeaders
@@ -15,6 +15,7 @@ ROUTES: list[BaseRoute] = [
     *event_log.routes,
     *openai_compat.routes,
     *security.routes,
+    *usage.routes,
 ]
 
 __all__ = [

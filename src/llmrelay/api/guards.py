@@ -93,22 +93,28 @@ class KibanaRequestGuard:
 
 
 CONTENT_SECURITY_POLICY = (
-    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    b"form-action 'self'; "
     b"frame-ancestors 'none'"
 )
 PAGE_HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 ]
 
 
 class PageSecurityHeaders:
     """CSP (no inline script, no third-party origin) and anti-framing headers on every response
-    outside the JSON API; the API itself is left alone to keep the relayed path lean."""
+    outside the JSON API; the API itself is left alone to keep the relayed path lean.
+
+    Inline *styles* are allowed: plotly.js adds its own ``<style>`` elements to draw charts.
+    ``Referrer-Policy: same-origin``, not ``no-referrer``: under ``no-referrer`` browsers send
+    ``Origin: null`` on form posts, and the login form's same-origin check refused every real
+    browser (found by the Chromium test)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -120,7 +126,10 @@ class PageSecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *PAGE_HEADERS]}
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}  # a page's own choice wins
+                headers += [(name, value) for name, value in PAGE_HEADERS if name not in present]
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

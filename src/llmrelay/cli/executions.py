@@ -34,9 +34,7 @@ TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 def _export(state: CliState, connector_id: str, query: ExportQuery) -> None:
     async def write(actions: ActionsClient) -> None:
-        async for text in await actions.export_events(
-            connector_id, query, principal=CLI_PRINCIPAL
-        ):
+        async for text in await actions.export_events(connector_id, query, principal=CLI_PRINCIPAL):
             click.echo(text, nl=False)
 
     with_actions(state, write)

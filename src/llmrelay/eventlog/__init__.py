@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmrelay.eventlog.dashboard import UsageDashboard, UsageQueries, UsageQuery
 from llmrelay.eventlog.events import ExecutionEvent, Outcome, Source
 from llmrelay.eventlog.export import FORMATS as EXPORT_FORMATS
 from llmrelay.eventlog.export import ExportQuery, export_lines
@@ -20,5 +21,8 @@ __all__ = [
     "FindResult",
     "Outcome",
     "Source",
+    "UsageDashboard",
+    "UsageQueries",
+    "UsageQuery",
     "export_lines",
 ]

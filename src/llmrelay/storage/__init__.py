@@ -16,6 +16,14 @@ from llmrelay.storage.preconfigured import (
     PreconfiguredConnectors,
     preconfigured_connector,
 )
+from llmrelay.storage.rollups import (
+    LATENCY_RELATIVE_ERROR,
+    Counts,
+    Summary,
+    UsageStore,
+    bin_midpoint_ns,
+    delete_rollups_before,
+)
 from llmrelay.storage.security import (
     AuditFilter,
     SecurityStore,
@@ -25,8 +33,10 @@ from llmrelay.storage.security import (
 )
 
 __all__ = [
+    "LATENCY_RELATIVE_ERROR",
     "AuditFilter",
     "ConnectorRepository",
+    "Counts",
     "Database",
     "EventFilter",
     "EventStore",
@@ -38,6 +48,10 @@ __all__ = [
     "StoredConnector",
     "StoredSession",
     "StoredUser",
+    "Summary",
+    "UsageStore",
+    "bin_midpoint_ns",
+    "delete_rollups_before",
     "describe_url",
     "head_revision",
     "key_file_path",

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 
 from llmrelay.storage.db import Database
+from llmrelay.storage.rollups import add_to_rollups, delete_rollups_before
 from llmrelay.storage.tables import events
 
 MAX_PAGE = 10_000
@@ -34,11 +35,12 @@ class EventStore:
         self._db = db
 
     async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """One transaction for the whole batch: it is written entirely or not at all."""
+        """One transaction for the whole batch, rollups included: written entirely or not at all."""
         if not rows:
             return
         async with self._db.begin() as connection:
             await connection.execute(insert(events), list(rows))
+            await add_to_rollups(connection, rows)
 
     async def newest(self, *, connector_id: str | None, limit: int) -> list[dict[str, Any]]:
         statement = select(events).order_by(events.c.timestamp.desc(), events.c.id.desc())
@@ -93,6 +95,8 @@ class EventStore:
             result = await connection.execute(
                 delete(events).where(events.c.id.in_(oldest.scalar_subquery()))
             )
+            # the dashboard's hourly sums of those events go with them (whole hours only)
+            await delete_rollups_before(connection, cutoff)
         return int(result.rowcount or 0)
 
     async def iterate(self, where: EventFilter, *, batch: int) -> AsyncIterator[dict[str, Any]]:

@@ -189,3 +189,35 @@ audit_events = Table(
     Index("ix_audit_events_timestamp", "timestamp"),
 )
 """Security-relevant actions: who did what, when, from where, and how it ended."""
+
+event_rollups = Table(
+    "event_rollups",
+    metadata,
+    Column("connector_id", String(CONNECTOR_ID_MAX_LENGTH), primary_key=True),
+    Column("hour_s", BigInteger, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("executions", BigInteger, nullable=False),
+    Column("failures", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("total_tokens", BigInteger, nullable=False),
+    Column("estimated", BigInteger, nullable=False),
+    Column("unknown_usage", BigInteger, nullable=False),
+    Index("ix_event_rollups_hour_s", "hour_s"),
+    sqlite_with_rowid=False,
+)
+"""Per connector, UTC hour (epoch seconds) and model (``""`` when unknown): what the dashboard
+sums. Maintained with the events in one transaction (``llmrelay.storage.rollups``). On SQLite
+``WITHOUT ROWID``: rows are stored in key order, so a connector's month is one contiguous read."""
+
+event_latency_rollups = Table(
+    "event_latency_rollups",
+    metadata,
+    Column("connector_id", String(CONNECTOR_ID_MAX_LENGTH), primary_key=True),
+    Column("hour_s", BigInteger, primary_key=True),
+    Column("bin", Integer, primary_key=True),
+    Column("executions", BigInteger, nullable=False),
+    Index("ix_event_latency_rollups_hour_s", "hour_s"),
+    sqlite_with_rowid=False,
+)
+"""Per connector and UTC hour: how many executions took a duration in each logarithmic bin."""

@@ -1,1 +1,15 @@
-"""The web UI: server-rendered pages; their scripts and styles are files served by llmrelay."""
+"""The web UI: server-rendered pages (Jinja2) with small own scripts calling the JSON API."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from llmrelay.ui import assets, usage
+
+
+def ui_routes() -> list[BaseRoute]:
+    """The pages and their static files; built per app (the template environment is not shared)."""
+    return [*usage.routes(), *assets.routes()]
+
+
+__all__ = ["ui_routes"]
