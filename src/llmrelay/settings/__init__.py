@@ -16,10 +16,14 @@ from llmrelay.errors import ConfigurationError
 from llmrelay.settings.files import KIBANA_KEYS, ConfigFile, read_config_file, set_path
 from llmrelay.settings.models import (
     ActionsSettings,
+    CustomHostSettings,
+    CustomHostSsl,
     DatabaseSettings,
     PreconfiguredConnector,
     ServerSettings,
     Settings,
+    SslSettings,
+    VerificationMode,
 )
 
 ENVIRONMENT_VARIABLES: dict[str, tuple[str, ...]] = {
@@ -86,10 +90,14 @@ __all__ = [
     "KIBANA_KEYS",
     "ActionsSettings",
     "ConfigFile",
+    "CustomHostSettings",
+    "CustomHostSsl",
     "DatabaseSettings",
     "PreconfiguredConnector",
     "ServerSettings",
     "Settings",
+    "SslSettings",
+    "VerificationMode",
     "load_settings",
     "read_config_file",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -19,7 +20,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from llmrelay.errors import TransportError
-from llmrelay.transport.policy import NetworkPolicy
+from llmrelay.transport.policy import DIRECT, NetworkPolicy, ProxyRoute, Route
+from llmrelay.transport.tls import TlsSettings, build_ssl_context
 
 
 def reason_phrase(status: int) -> str:
@@ -64,9 +66,51 @@ def _too_large(limit: int) -> TransportError:
     return TransportError(f"maxContentLength size of {limit} exceeded", code="ERR_BAD_RESPONSE")
 
 
+_VERIFY_CODES = {
+    2: "UNABLE_TO_GET_ISSUER_CERT",
+    9: "CERT_NOT_YET_VALID",
+    10: "CERT_HAS_EXPIRED",
+    18: "DEPTH_ZERO_SELF_SIGNED_CERT",
+    19: "SELF_SIGNED_CERT_IN_CHAIN",
+    20: "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+    21: "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    62: "ERR_TLS_CERT_ALTNAME_INVALID",
+}
+"""OpenSSL verify codes → the codes Node reports (Kibana's PKI error rewrites match on them)."""
+
+
+def _tls_error(error: BaseException) -> TransportError | None:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        verify_code = error.verify_code or 0
+        code = _VERIFY_CODES.get(verify_code, f"ERR_TLS_CERT_VERIFY_{verify_code}")
+        return TransportError(error.verify_message or str(error), code=code)
+    if isinstance(error, ssl.SSLError):
+        reason = str(error.reason or "HANDSHAKE")
+        return TransportError(f"TLS handshake failed ({reason.lower()})", code=f"ERR_SSL_{reason}")
+    return None
+
+
 def _translate(exc: BaseException, timeout_s: float, url: str) -> TransportError:
     if isinstance(exc, TimeoutError):
         return _timed_out(timeout_s)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return TransportError(
+            f"proxy refused the tunnel to {_host_port(url)}: {exc.status} {exc.message}",
+            code="ERR_PROXY_CONNECT",
+        )
+    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError):
+        tls = _tls_error(getattr(exc, "certificate_error", None) or exc.os_error)
+        if tls is not None:
+            return tls
+    if isinstance(exc, ssl.SSLError):
+        tls = _tls_error(exc)
+        if tls is not None:
+            return tls
+    if isinstance(exc, aiohttp.ClientProxyConnectionError) and isinstance(
+        exc.os_error, ConnectionRefusedError
+    ):
+        proxy = f"{exc.host}:{exc.port}"
+        return TransportError(f"connect ECONNREFUSED {proxy} (the proxy)", code="ECONNREFUSED")
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc.os_error, ConnectionRefusedError):
             return TransportError(f"connect ECONNREFUSED {_host_port(url)}", code="ECONNREFUSED")
@@ -83,7 +127,7 @@ def _translate(exc: BaseException, timeout_s: float, url: str) -> TransportError
     return TransportError(str(exc) or type(exc).__name__, code="")
 
 
-_ERRORS = (aiohttp.ClientError, TimeoutError)
+_ERRORS = (aiohttp.ClientError, TimeoutError, ssl.SSLError)
 
 
 class HttpStream:
@@ -130,30 +174,70 @@ class HttpStream:
 class HttpClientPool:
     """Keeps connections to providers open between executions; closed once at shutdown.
 
-    The session is made lazily because aiohttp binds it to the running event loop.
+    One session per route key (proxy, TLS settings): connections made with one connector's
+    client certificate are never reused for another's. The direct route with default TLS, by
+    far the most common, has its own attribute so the hot path costs no lookup. Sessions are
+    made lazily because aiohttp binds them to the running event loop.
     """
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[tuple[ProxyRoute | None, TlsSettings], aiohttp.ClientSession] = {}
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                trust_env=False,  # proxies come from llmrelay's settings, never the environment
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
+    @staticmethod
+    def _new_session(ssl_context: ssl.SSLContext | bool) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=60, ssl=ssl_context)
+        return aiohttp.ClientSession(
+            connector=connector,
+            trust_env=False,  # proxies come from llmrelay's settings, never the environment
+            skip_auto_headers=("User-Agent",),
+        )
+
+    def session(self, route: Route = DIRECT) -> aiohttp.ClientSession:
+        if route is DIRECT:
+            if self._session is None:
+                self._session = self._new_session(True)
+            return self._session
+        key = (route.proxy, route.tls)
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = self._new_session(build_ssl_context(route.tls))
+        return session
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        sessions = [*self._sessions.values(), *([self._session] if self._session else [])]
+        self._session = None
+        self._sessions.clear()
+        for session in sessions:
+            await session.close()
+
+
+@dataclass(frozen=True)
+class _Via:
+    """aiohttp's per-request proxy arguments; all None for a direct request."""
+
+    proxy: str | None = None
+    proxy_headers: dict[str, str] | None = None
+    proxy_auth: aiohttp.BasicAuth | None = None
+
+    @classmethod
+    def of(cls, proxy: ProxyRoute | None) -> _Via:
+        if proxy is None:
+            return _DIRECTLY
+        auth = aiohttp.BasicAuth(*proxy.credentials) if proxy.credentials else None
+        # a fresh dict each time: aiohttp writes the Host header into the one it gets
+        return cls(proxy.url, dict(proxy.headers) if proxy.headers else None, auth)
+
+
+_DIRECTLY = _Via()
 
 
 class OutboundHttp:
-    """The HTTP handle a connector type receives: bound to the network policy."""
+    """The HTTP handle a connector type receives: bound to the network policy.
+
+    ``tls`` is a connector's own TLS material (PKI): its verification mode, CA and client
+    certificate; the policy's ``customHostSettings`` still win for their hosts, as in Kibana.
+    """
 
     def __init__(self, pool: HttpClientPool, policy: NetworkPolicy) -> None:
         self._pool = pool
@@ -163,19 +247,44 @@ class OutboundHttp:
         if not self.policy.is_host_allowed(url):
             raise TransportError(NetworkPolicy.allow_list_message(url), code="ERR_HOST_NOT_ALLOWED")
 
+    def _session(self, url: str, tls: TlsSettings | None) -> tuple[aiohttp.ClientSession, _Via]:
+        if tls is None and self.policy.is_plain:
+            return self._pool.session(), _DIRECTLY
+        try:
+            route = self.policy.route(
+                url,
+                verification_mode=tls.verification_mode if tls else None,
+                ca_pem=tls.ca_pem if tls else None,
+                client=tls.client if tls else None,
+            )
+            session = self._pool.session(route)
+        except (ssl.SSLError, ValueError) as exc:
+            raise TransportError(f"unusable TLS material: {exc}", code="ERR_TLS_MATERIAL") from None
+        return session, _Via.of(route.proxy)
+
     async def post(
-        self, url: str, *, headers: Mapping[str, str], body: bytes, timeout_s: float
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout_s: float,
+        tls: TlsSettings | None = None,
     ) -> HttpResponse:
         """POST and read the whole answer, refusing one larger than the policy allows."""
         self._check_host(url)
         limit = self.policy.max_response_content_length_bytes
+        session, via = self._session(url, tls)
         try:
-            async with self._pool.session().post(
+            async with session.post(
                 url,
                 data=body,
                 headers=dict(headers),
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
                 allow_redirects=False,
+                proxy=via.proxy,
+                proxy_headers=via.proxy_headers,
+                proxy_auth=via.proxy_auth,
             ) as response:
                 if response.content_length is not None and response.content_length > limit:
                     raise _too_large(limit)
@@ -189,7 +298,13 @@ class OutboundHttp:
             raise _translate(exc, timeout_s, url) from None
 
     async def open_stream(
-        self, url: str, *, headers: Mapping[str, str], body: bytes, timeout_s: float
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout_s: float,
+        tls: TlsSettings | None = None,
     ) -> HttpStream:
         """POST and return once the response head arrives; the caller must ``aclose`` it.
 
@@ -197,10 +312,18 @@ class OutboundHttp:
         stream: a long answer that keeps arriving is not cut off.
         """
         self._check_host(url)
+        session, via = self._session(url, tls)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
         try:
-            response = await self._pool.session().post(
-                url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False
+            response = await session.post(
+                url,
+                data=body,
+                headers=dict(headers),
+                timeout=timeout,
+                allow_redirects=False,
+                proxy=via.proxy,
+                proxy_headers=via.proxy_headers,
+                proxy_auth=via.proxy_auth,
             )
         except _ERRORS as exc:
             raise _translate(exc, timeout_s, url) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from pydantic import ValidationError
 
@@ -19,6 +19,7 @@ from llmrelay.connector_types.openai.schemas import (
     RunParams,
     StreamParams,
 )
+from llmrelay.connector_types.openai.validation import decoded_pem
 from llmrelay.connectors import (
     ByteStream,
     ConnectorContext,
@@ -28,7 +29,7 @@ from llmrelay.connectors import (
 )
 from llmrelay.connectors.schema import first_error
 from llmrelay.errors import TransportError, UpstreamError
-from llmrelay.transport import HttpStream, NetworkPolicy
+from llmrelay.transport import ClientCertificate, HttpStream, NetworkPolicy, TlsSettings
 
 UNRECOGNIZED_FORMAT = (
     "An error occurred sending your message. \n\n"
@@ -59,6 +60,7 @@ class OpenAIService(SubActionService):
         self.url = normalise_url(str(config["apiUrl"]))
         default_model = config.get("defaultModel")
         self.default_model = default_model if isinstance(default_model, str) else None
+        self.tls = pki_tls(self.provider, config, context.secrets)
 
     # --- request plumbing -------------------------------------------------------------
 
@@ -99,7 +101,7 @@ class OpenAIService(SubActionService):
     async def _post(self, body: bytes, timeout_s: float) -> object:
         try:
             response = await self.context.http.post(
-                self.url, headers=self._headers(), body=body, timeout_s=timeout_s
+                self.url, headers=self._headers(), body=body, timeout_s=timeout_s, tls=self.tls
             )
         except TransportError as exc:
             raise transport_error(exc) from None
@@ -111,7 +113,7 @@ class OpenAIService(SubActionService):
         """The provider's SSE stream; a provider that answers plain JSON gets its JSON relayed."""
         try:
             upstream = await self.context.http.open_stream(
-                self.url, headers=self._headers(), body=body, timeout_s=timeout_s
+                self.url, headers=self._headers(), body=body, timeout_s=timeout_s, tls=self.tls
             )
         except TransportError as exc:
             raise transport_error(exc) from None
@@ -184,6 +186,19 @@ class OpenAIService(SubActionService):
     @sub_action("invokeStream", InvokeAIParams)
     async def invoke_stream(self, params: InvokeAIParams) -> JsonObject | ByteStream:
         return await self._stream_api(_invoke_body(params), stream=True, timeout_ms=params.timeout)
+
+
+def pki_tls(
+    provider: Provider, config: Mapping[str, object], secrets: Mapping[str, str]
+) -> TlsSettings | None:
+    """Kibana applies PKI only for "Other", with PKI material, when ``verificationMode`` is set."""
+    mode = config.get("verificationMode")
+    material = [secrets.get(k) for k in ("certificateData", "privateKeyData", "caData")]
+    if provider != "Other" or not any(material) or mode not in ("full", "certificate", "none"):
+        return None
+    certificate, key, ca = (decoded_pem(value) if value else None for value in material)
+    client = ClientCertificate(certificate, key) if certificate and key else None
+    return TlsSettings(mode, ca, client)
 
 
 def _invoke_body(params: InvokeAIParams) -> str:

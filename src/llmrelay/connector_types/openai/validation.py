@@ -1,7 +1,10 @@
 """The checks Kibana runs after the schema: URL, allowed hosts, and the PKI rules.
 
 Messages are Kibana's, word for word (``configValidator`` / ``secretsValidator`` in
-``server/connector_types/openai/index.ts`` and ``lib/other_openai_utils.ts``).
+``server/connector_types/openai/index.ts`` and ``lib/other_openai_utils.ts``). Kibana only looks
+for a PEM header; after its checks pass, the material is parsed for real (an expired
+certificate, a key of another certificate, a header around garbage are refused here, naming the
+field, rather than failing at the first TLS handshake).
 """
 
 from __future__ import annotations
@@ -11,7 +14,13 @@ import binascii
 from urllib.parse import urlsplit
 
 from llmrelay.errors import BadRequestError
-from llmrelay.transport import NetworkPolicy
+from llmrelay.transport import (
+    NetworkPolicy,
+    TlsMaterialError,
+    check_certificate,
+    check_client_pair,
+    normalise_pem,
+)
 
 CERTIFICATE_HEADER = "-----BEGIN CERTIFICATE-----"
 PRIVATE_KEY_HEADERS = ("-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----")
@@ -41,6 +50,11 @@ def validate_api_url(url: str, policy: NetworkPolicy) -> None:
             raise BadRequestError(f"error validating url: {NetworkPolicy.allow_list_message(url)}")
     except BadRequestError as exc:
         raise BadRequestError(f"Error configuring OpenAI action: Error: {exc.message}") from None
+
+
+def decoded_pem(data: str) -> str:
+    """A base64-encoded PEM secret as PEM text, cleaned up the way Kibana does before use."""
+    return normalise_pem(_decoded(data))
 
 
 def _decoded(data: str) -> str:
@@ -76,3 +90,17 @@ def validate_secret_rules(secrets: dict[str, str]) -> None:
     ca = secrets.get("caData")
     if ca:
         _check_pem(ca, (CERTIFICATE_HEADER,), "CA certificate data", "certificate")
+    _parse_pki(certificate, private_key, ca)
+
+
+def _parse_pki(certificate: str, private_key: str, ca: str | None) -> None:
+    field = "Certificate data"
+    try:
+        check_certificate(decoded_pem(certificate))
+        field = "Private key data"
+        check_client_pair(decoded_pem(certificate), decoded_pem(private_key))
+        if ca:
+            field = "CA certificate data"
+            check_certificate(decoded_pem(ca))
+    except TlsMaterialError as exc:
+        raise BadRequestError(f"Invalid {field}: {exc}") from None
