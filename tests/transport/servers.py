@@ -57,9 +57,10 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
 
 @contextmanager
 def _running(command: list[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log.open("ab")
-    )
+    with log.open("ab") as stderr:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+        )
     try:
         _wait_for_port(port, process, log)
         yield process

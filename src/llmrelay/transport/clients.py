@@ -9,6 +9,7 @@ error code and wording Kibana users know (``connect ECONNREFUSED 127.0.0.1:1234`
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import ssl
@@ -74,7 +75,8 @@ _VERIFY_CODES = {
     19: "SELF_SIGNED_CERT_IN_CHAIN",
     20: "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
     21: "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-    62: "ERR_TLS_CERT_ALTNAME_INVALID",
+    62: "ERR_TLS_CERT_ALTNAME_INVALID",  # host name mismatch
+    64: "ERR_TLS_CERT_ALTNAME_INVALID",  # IP address mismatch
 }
 """OpenSSL verify codes → the codes Node reports (Kibana's PKI error rewrites match on them)."""
 
@@ -83,7 +85,8 @@ def _tls_error(error: BaseException) -> TransportError | None:
     if isinstance(error, ssl.SSLCertVerificationError):
         verify_code = error.verify_code or 0
         code = _VERIFY_CODES.get(verify_code, f"ERR_TLS_CERT_VERIFY_{verify_code}")
-        return TransportError(error.verify_message or str(error), code=code)
+        message = (error.verify_message or str(error)).rstrip(".")
+        return TransportError(message, code=code)
     if isinstance(error, ssl.SSLError):
         reason = str(error.reason or "HANDSHAKE")
         return TransportError(f"TLS handshake failed ({reason.lower()})", code=f"ERR_SSL_{reason}")
@@ -214,19 +217,34 @@ class HttpClientPool:
 
 @dataclass(frozen=True)
 class _Via:
-    """aiohttp's per-request proxy arguments; all None for a direct request."""
+    """aiohttp's per-request proxy arguments; all empty for a direct request.
+
+    aiohttp sends ``proxy_headers`` only on the ``CONNECT`` of an https target, so for an http
+    target the proxy's headers (credentials included) go with the request itself, which is
+    what the proxy receives.
+    """
 
     proxy: str | None = None
     proxy_headers: dict[str, str] | None = None
-    proxy_auth: aiohttp.BasicAuth | None = None
+    request_headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def of(cls, proxy: ProxyRoute | None) -> _Via:
+    def of(cls, proxy: ProxyRoute | None, url: str) -> _Via:
         if proxy is None:
             return _DIRECTLY
-        auth = aiohttp.BasicAuth(*proxy.credentials) if proxy.credentials else None
-        # a fresh dict each time: aiohttp writes the Host header into the one it gets
-        return cls(proxy.url, dict(proxy.headers) if proxy.headers else None, auth)
+        headers = dict(proxy.headers)
+        if proxy.credentials is not None:
+            token = base64.b64encode(":".join(proxy.credentials).encode()).decode()
+            headers["Proxy-Authorization"] = f"Basic {token}"
+        if url.startswith("https:"):
+            # a fresh dict each time: aiohttp writes the Host header into the one it gets
+            return cls(proxy.url, headers or None)
+        return cls(proxy.url, None, tuple(headers.items()))
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        merged = dict(headers)
+        merged.update(self.request_headers)
+        return merged
 
 
 _DIRECTLY = _Via()
@@ -260,7 +278,7 @@ class OutboundHttp:
             session = self._pool.session(route)
         except (ssl.SSLError, ValueError) as exc:
             raise TransportError(f"unusable TLS material: {exc}", code="ERR_TLS_MATERIAL") from None
-        return session, _Via.of(route.proxy)
+        return session, _Via.of(route.proxy, url)
 
     async def post(
         self,
@@ -279,12 +297,11 @@ class OutboundHttp:
             async with session.post(
                 url,
                 data=body,
-                headers=dict(headers),
+                headers=via.headers(headers),
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
                 allow_redirects=False,
                 proxy=via.proxy,
                 proxy_headers=via.proxy_headers,
-                proxy_auth=via.proxy_auth,
             ) as response:
                 if response.content_length is not None and response.content_length > limit:
                     raise _too_large(limit)
@@ -318,12 +335,11 @@ class OutboundHttp:
             response = await session.post(
                 url,
                 data=body,
-                headers=dict(headers),
+                headers=via.headers(headers),
                 timeout=timeout,
                 allow_redirects=False,
                 proxy=via.proxy,
                 proxy_headers=via.proxy_headers,
-                proxy_auth=via.proxy_auth,
             )
         except _ERRORS as exc:
             raise _translate(exc, timeout_s, url) from None
