@@ -174,6 +174,15 @@ async def test_azure_and_other_providers(client: httpx.AsyncClient) -> None:
             "Error: URL Error: Invalid protocol",
         ),
         (
+            {
+                "apiProvider": "OpenAI",
+                "apiUrl": "https://user:pw@api.openai.com/v1/chat/completions",
+            },
+            "error validating action type config: Error configuring OpenAI action: "
+            "Error: URL Error: apiUrl must not contain credentials (user:password@); "
+            "put the API key in secrets",
+        ),
+        (
             {"apiProvider": "OpenAI", "apiUrl": "not a url"},
             "error validating action type config: Error configuring OpenAI action: "
             "Error: URL Error: Invalid URL",

@@ -210,7 +210,9 @@ class NetworkPolicy:
             ca_pem = custom.ca_pem or ca_pem
             mode = custom.verification_mode or mode
         proxy = self.proxy if self.uses_proxy(url) else None
-        if proxy is not None and not url.startswith("https:"):
+        if not url.startswith("https:"):
+            if proxy is None or not proxy.url.startswith("https:"):
+                return DIRECT if proxy is None else Route(proxy, DEFAULT_TLS)  # no TLS at all
             mode = self.proxy_verification_mode
         if mode == "full" and ca_pem is None and client is None and proxy is None:
             return DIRECT

@@ -40,6 +40,12 @@ def assert_url(url: str) -> None:
         raise BadRequestError("URL Error: URL must contain hostname")
     if parts.scheme not in ("http", "https"):
         raise BadRequestError("URL Error: Invalid protocol")
+    if parts.username is not None or parts.password is not None:
+        # not a Kibana check: credentials in a URL end up in logs, events and the UI
+        raise BadRequestError(
+            "URL Error: apiUrl must not contain credentials (user:password@); "
+            "put the API key in secrets"
+        )
 
 
 def validate_api_url(url: str, policy: NetworkPolicy) -> None:

@@ -1,0 +1,99 @@
+"""Kibana's agent selection: proxy or direct, and which TLS settings apply to a target."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from llmrelay.errors import ConfigurationError
+from llmrelay.settings import load_settings
+from llmrelay.transport import ClientCertificate, NetworkPolicy
+from llmrelay.transport.policy import DIRECT, canonical_url
+
+
+def policy(**actions: object) -> NetworkPolicy:
+    settings = load_settings({}, {f"actions.{key}": value for key, value in actions.items()})
+    return NetworkPolicy.from_settings(settings.actions)
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("https://LLM.internal", "https://llm.internal:443"),
+        ("https://llm.internal:8443/v1/chat?x=1#f", "https://llm.internal:8443"),
+        ("http://u:p@llm.internal/", "http://llm.internal:80"),
+        ("smtp://mail.internal", "smtp://mail.internal:25"),
+        ("ftp://llm.internal", None),
+        ("https://llm.internal:99999", None),
+    ],
+)
+def test_canonical_urls(url: str, canonical: str | None) -> None:
+    assert canonical_url(url) == canonical
+
+
+def test_the_common_case_is_one_shared_route() -> None:
+    plain = policy()
+    assert plain.is_plain
+    assert plain.route("https://api.openai.com/v1/chat/completions") is DIRECT
+
+
+def test_proxy_credentials_are_taken_out_of_the_url() -> None:
+    proxied = policy(proxy_url="http://us%40r:p%3Ass@127.0.0.1:3128", proxy_headers={"X-A": "1"})
+    assert not proxied.is_plain
+    route = proxied.route("https://api.openai.com/v1")
+    assert route.proxy is not None
+    assert route.proxy.url == "http://127.0.0.1:3128"
+    assert route.proxy.credentials == ("us@r", "p:ss")
+    assert route.proxy.headers == (("X-A", "1"),)
+    assert "p:ss" not in repr(route)
+
+
+def test_custom_host_settings_win_over_connector_and_global(tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("FILE-CA")
+    custom = [
+        {"url": "https://llm.internal", "ssl": {"verificationMode": "none"}},
+        {"url": "https://llm.internal:443/ignored", "ssl": {"verificationMode": "full"}},
+        {
+            "url": "https://other.internal:8443",
+            "ssl": {"certificateAuthoritiesFiles": str(ca_file), "certificateAuthoritiesData": "D"},
+        },
+        {"url": "http://plain.internal", "ssl": {"verificationMode": "none"}},
+    ]
+    checked = policy(custom_host_settings=custom, ssl={"verification_mode": "certificate"})
+    client = ClientCertificate("c", "k")
+    route = checked.route("https://LLM.internal/v1", verification_mode="full", client=client)
+    assert (route.tls.verification_mode, route.tls.client) == ("none", client)  # first entry wins
+    route = checked.route("https://other.internal:8443/v1", ca_pem="CONNECTOR-CA")
+    assert (route.tls.verification_mode, route.tls.ca_pem) == ("certificate", "D\nFILE-CA")
+    assert checked.route("https://other.internal/v1").tls.ca_pem is None  # port 443 ≠ 8443
+    assert checked.route("http://plain.internal/v1") is DIRECT  # no TLS, nothing to configure
+
+
+def test_an_unreadable_ca_file_stops_start_up(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pem"
+    custom = [
+        {"url": "https://llm.internal", "ssl": {"certificateAuthoritiesFiles": [str(missing)]}}
+    ]
+    with pytest.raises(ConfigurationError) as caught:
+        policy(custom_host_settings=custom)
+    assert str(caught.value) == (
+        "xpack.actions.customHostSettings[0].ssl.certificateAuthoritiesFiles: "
+        f"cannot read {missing}: No such file or directory"
+    )
+
+
+def test_bypass_and_only_hosts(caplog: pytest.LogCaptureFixture) -> None:
+    proxy = "http://127.0.0.1:3128"
+    bypass = policy(proxy_url=proxy, proxy_bypass_hosts=["Direct.internal"])
+    assert not bypass.uses_proxy("https://direct.internal/v1")
+    assert bypass.uses_proxy("https://api.openai.com/v1")
+    only = policy(proxy_url=proxy, proxy_only_hosts=["api.openai.com"])
+    assert only.uses_proxy("https://api.openai.com/v1")
+    assert not only.uses_proxy("https://direct.internal/v1")
+    with caplog.at_level(logging.WARNING, logger="llmrelay.transport"):
+        both = policy(proxy_url=proxy, proxy_bypass_hosts=["a"], proxy_only_hosts=["b"])
+    assert both.proxy_only_hosts is None
+    assert "proxyOnlyHosts is ignored" in caplog.text
