@@ -165,10 +165,11 @@ http {{
 class Squid:
     port: int
     directory: Path
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def access_log(self) -> list[str]:
         """Lines of squid's access log (``... TCP_TUNNEL/200 ... CONNECT 127.0.0.1:443 ...``)."""
@@ -193,8 +194,12 @@ def _md5_crypt(password: str) -> str:
 
 
 @contextmanager
-def squid_proxy(*, user: str | None = None, password: str = "") -> Iterator[Squid]:
+def squid_proxy(
+    *, user: str | None = None, password: str = "", tls: tuple[str, str] | None = None
+) -> Iterator[Squid]:
     """squid as a forward proxy on loopback; with ``user`` it demands basic proxy auth.
+
+    With ``tls`` (certificate PEM, key PEM) it is an ``https://`` proxy (``https_port``).
 
     Started as root, squid works as the "proxy" user, which cannot enter pytest's private
     temporary directories: its own directory is made directly under the system's.
@@ -205,13 +210,22 @@ def squid_proxy(*, user: str | None = None, password: str = "") -> Iterator[Squi
     with tempfile.TemporaryDirectory(prefix="llmrelay-squid-") as name:
         directory = Path(name)
         directory.chmod(0o777)
-        with _squid(binary, directory, user, password) as squid:
+        with _squid(binary, directory, user, password, tls) as squid:
             yield squid
 
 
 @contextmanager
-def _squid(binary: str, directory: Path, user: str | None, password: str) -> Iterator[Squid]:
+def _squid(
+    binary: str, directory: Path, user: str | None, password: str, tls: tuple[str, str] | None
+) -> Iterator[Squid]:
     port = free_port()
+    listen = f"http_port 127.0.0.1:{port}"
+    if tls is not None:
+        certificate, key = directory / "proxy.crt", directory / "proxy.key"
+        certificate.write_text(tls[0])
+        key.write_text(tls[1])
+        key.chmod(0o644)  # a throw-away test key, readable by the "proxy" user
+        listen = f"https_port 127.0.0.1:{port} tls-cert={certificate} tls-key={key}"
     access = "http_access allow loopback"
     auth = ""
     if user is not None:
@@ -227,7 +241,7 @@ def _squid(binary: str, directory: Path, user: str | None, password: str) -> Ite
         access = "http_access allow loopback authenticated"
     config = directory / "squid.conf"
     config.write_text(f"""
-http_port 127.0.0.1:{port}
+{listen}
 visible_hostname llmrelay-test-proxy
 pid_filename {directory}/squid.pid
 access_log stdio:{directory}/access.log squid
@@ -245,4 +259,4 @@ http_access deny all
 """)
     command = [binary, "-N", "-f", str(config)]
     with _running(command, port, directory / "stderr.log"):
-        yield Squid(port, directory)
+        yield Squid(port, directory, "http" if tls is None else "https")

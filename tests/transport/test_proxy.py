@@ -230,20 +230,24 @@ async def test_an_unreachable_proxy_is_named(
     )
 
 
-@pytest.mark.parametrize("target", ["https", "http"])
+@pytest.mark.parametrize(
+    ("proxy_kind", "target"), [("http", "https"), ("http", "http"), ("https", "https")]
+)
 async def test_events_pass_through_the_proxy_as_they_arrive(
     tmp_path: Path,
-    squid: Squid,
+    request: pytest.FixtureRequest,
     tls_upstream: Nginx,
     server_ca: Issued,
+    proxy_ca: Issued,
     module_upstream: UpstreamServer,
+    proxy_kind: str,
     target: str,
 ) -> None:
+    """Served by uvicorn as in production (uvloop), so TLS inside the proxy's TLS runs there."""
+    squid: Squid = request.getfixturevalue("squid" if proxy_kind == "http" else "https_squid")
     url = tls_upstream.url() if target == "https" else module_upstream.chat_completions_url
-    settings = make_settings(
-        tmp_path / "data",
-        **{"actions.proxy_url": squid.url, **trusting(tls_upstream, server_ca)},
-    )
+    trust = _trusted((squid.url, proxy_ca), (tls_upstream.url(path=""), server_ca))
+    settings = make_settings(tmp_path / "data", **{"actions.proxy_url": squid.url, **trust})
     arrivals: list[tuple[float, bytes]] = []
     with serve_in_thread(create_app(settings)) as base_url:
         async with httpx.AsyncClient(
@@ -270,3 +274,69 @@ async def test_events_pass_through_the_proxy_as_they_arrive(
     assert len(arrivals) >= 4
     expected = f"CONNECT 127.0.0.1:{tls_upstream.port}" if target == "https" else f"POST {url}"
     assert squid.wait_for_log(expected)
+
+
+@pytest.fixture(scope="module")
+def proxy_ca() -> Issued:
+    return make_ca("proxy CA")
+
+
+@pytest.fixture(scope="module")
+def https_squid(proxy_ca: Issued) -> Iterator[Squid]:
+    proxy = issue(proxy_ca, "proxy", server_names=("127.0.0.1",))
+    with squid_proxy(tls=(proxy.certificate_pem, proxy.key_pem)) as squid:
+        yield squid
+
+
+def _trusted(*entries: tuple[str, Issued]) -> dict[str, object]:
+    custom = [
+        {"url": url, "ssl": {"certificateAuthoritiesData": ca.certificate_pem}}
+        for url, ca in entries
+    ]
+    return {"actions.custom_host_settings": custom}
+
+
+async def test_an_https_proxy_is_checked_with_its_own_settings(
+    tmp_path: Path,
+    https_squid: Squid,
+    proxy_ca: Issued,
+    tls_upstream: Nginx,
+    server_ca: Issued,
+    module_upstream: UpstreamServer,
+) -> None:
+    """The proxy's CA is trusted for the proxy only, the target's for the target only."""
+    overrides = {
+        "actions.proxy_url": https_squid.url,
+        **_trusted((https_squid.url, proxy_ca), (tls_upstream.url(path=""), server_ca)),
+    }
+    urls = [tls_upstream.url(), module_upstream.chat_completions_url]
+    results = await run_all(tmp_path, urls, **overrides)
+    assert [answer_of(r) for r in results] == [ANSWER, ANSWER]
+    assert https_squid.wait_for_log(f"POST {module_upstream.chat_completions_url}")
+    assert https_squid.wait_for_log(f"CONNECT 127.0.0.1:{tls_upstream.port}")
+
+
+@pytest.mark.parametrize(
+    ("mode", "works"), [("full", False), ("certificate", False), ("none", True)]
+)
+async def test_proxy_verification_mode(
+    tmp_path: Path,
+    https_squid: Squid,
+    module_upstream: UpstreamServer,
+    mode: str,
+    works: bool,
+) -> None:
+    """Without the proxy's CA, only ``none`` reaches it; the target's settings do not matter."""
+    overrides = {
+        "actions.proxy_url": https_squid.url,
+        "actions.ssl": {"proxy_verification_mode": mode, "verification_mode": "none"},
+    }
+    (result,) = await run_all(tmp_path, [module_upstream.chat_completions_url], **overrides)
+    if works:
+        assert answer_of(result) == ANSWER
+    else:
+        assert result["status"] == "error"
+        assert result["service_message"] == (
+            "Status code: undefined. Message: Unexpected API Error: "
+            "UNABLE_TO_GET_ISSUER_CERT_LOCALLY - unable to get local issuer certificate"
+        )

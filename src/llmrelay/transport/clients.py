@@ -16,6 +16,7 @@ import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -174,6 +175,29 @@ class HttpStream:
             self._response.close()
 
 
+_POOL_LIMITS: dict[str, Any] = {"limit": 1000, "ttl_dns_cache": 60}
+
+
+class _HttpsProxyConnector(aiohttp.TCPConnector):
+    """Checks an https proxy's certificate with the proxy's TLS settings.
+
+    aiohttp opens the connection to the proxy with the *target's* TLS context; this overrides
+    the one hook where the context is chosen, for requests addressed to the proxy itself (the
+    proxy request aiohttp builds, and the ``CONNECT``). Guarded by the https-proxy tests.
+    """
+
+    def __init__(self, *, proxy_url: str, proxy_ssl: ssl.SSLContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        parts = urlsplit(proxy_url)
+        self._proxy_address = (parts.hostname, parts.port or 443)
+        self._proxy_ssl = proxy_ssl
+
+    def _get_ssl_context(self, req: aiohttp.ClientRequest) -> ssl.SSLContext | None:
+        if req.proxy is None and (req.url.host, req.url.port) == self._proxy_address:
+            return self._proxy_ssl
+        return super()._get_ssl_context(req)
+
+
 class HttpClientPool:
     """Keeps connections to providers open between executions; closed once at shutdown.
 
@@ -185,11 +209,10 @@ class HttpClientPool:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._sessions: dict[tuple[ProxyRoute | None, TlsSettings], aiohttp.ClientSession] = {}
+        self._sessions: dict[Route, aiohttp.ClientSession] = {}
 
     @staticmethod
-    def _new_session(ssl_context: ssl.SSLContext | bool) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=60, ssl=ssl_context)
+    def _new_session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
             connector=connector,
             trust_env=False,  # proxies come from llmrelay's settings, never the environment
@@ -199,12 +222,21 @@ class HttpClientPool:
     def session(self, route: Route = DIRECT) -> aiohttp.ClientSession:
         if route is DIRECT:
             if self._session is None:
-                self._session = self._new_session(True)
+                self._session = self._new_session(aiohttp.TCPConnector(**_POOL_LIMITS))
             return self._session
-        key = (route.proxy, route.tls)
-        session = self._sessions.get(key)
+        session = self._sessions.get(route)
         if session is None:
-            session = self._sessions[key] = self._new_session(build_ssl_context(route.tls))
+            context = build_ssl_context(route.tls)
+            if route.proxy is not None and route.proxy_tls is not None:
+                connector: aiohttp.TCPConnector = _HttpsProxyConnector(
+                    proxy_url=route.proxy.url,
+                    proxy_ssl=build_ssl_context(route.proxy_tls),
+                    ssl=context,
+                    **_POOL_LIMITS,
+                )
+            else:
+                connector = aiohttp.TCPConnector(ssl=context, **_POOL_LIMITS)
+            session = self._sessions[route] = self._new_session(connector)
         return session
 
     async def aclose(self) -> None:

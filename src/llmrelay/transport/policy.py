@@ -56,10 +56,14 @@ class ProxyRoute:
 
 @dataclass(frozen=True)
 class Route:
-    """How one request leaves: directly or through ``proxy``, with ``tls`` for an https target."""
+    """How one request leaves: directly or through ``proxy``, with ``tls`` for an https target.
+
+    ``proxy_tls`` is set for an ``https://`` proxy: how the proxy's own certificate is checked.
+    """
 
     proxy: ProxyRoute | None
     tls: TlsSettings
+    proxy_tls: TlsSettings | None = None
 
 
 DIRECT = Route(None, DEFAULT_TLS)
@@ -135,6 +139,20 @@ class NetworkPolicy:
     proxy_verification_mode: VerificationMode = "full"
     custom_hosts: Mapping[str, CustomHost] = field(default_factory=dict)
 
+    @cached_property
+    def proxy_tls(self) -> TlsSettings | None:
+        """An https proxy's checks: ``ssl.proxyVerificationMode``, or its customHostSettings entry.
+
+        (Kibana's Node process would trust the system CAs; a ``customHostSettings`` entry for the
+        proxy's URL is how llmrelay is told to trust a private CA for the proxy.)
+        """
+        if self.proxy is None or not self.proxy.url.startswith("https:"):
+            return None
+        custom = self.custom_hosts.get(canonical_url(self.proxy.url) or "")
+        if custom is None:
+            return TlsSettings(self.proxy_verification_mode)
+        return TlsSettings(custom.verification_mode or self.proxy_verification_mode, custom.ca_pem)
+
     @classmethod
     def from_settings(cls, settings: ActionsSettings) -> NetworkPolicy:
         """Reads the CA files of ``customHostSettings`` (a bad one stops start-up)."""
@@ -202,21 +220,19 @@ class NetworkPolicy:
 
         TLS, lowest precedence first: ``ssl.verificationMode``; the connector's own
         ``verificationMode`` and CA; the matching ``customHostSettings`` entry's CA and mode.
-        A plain-HTTP target through an https proxy gets ``ssl.proxyVerificationMode``.
+        A plain-HTTP target needs no TLS settings unless it goes through an https proxy.
         """
         mode = verification_mode or self.verification_mode
         custom = self.custom_hosts.get(canonical_url(url) or "") if self.custom_hosts else None
         if custom is not None:
             ca_pem = custom.ca_pem or ca_pem
             mode = custom.verification_mode or mode
-        proxy = self.proxy if self.uses_proxy(url) else None
-        if not url.startswith("https:"):
-            if proxy is None or not proxy.url.startswith("https:"):
-                return DIRECT if proxy is None else Route(proxy, DEFAULT_TLS)  # no TLS at all
-            mode = self.proxy_verification_mode
-        if mode == "full" and ca_pem is None and client is None and proxy is None:
-            return DIRECT
-        return Route(proxy, TlsSettings(mode, ca_pem, client))
+        if not self.uses_proxy(url):
+            if not url.startswith("https:") or (mode, ca_pem, client) == ("full", None, None):
+                return DIRECT
+            return Route(None, TlsSettings(mode, ca_pem, client))
+        target_tls = TlsSettings(mode, ca_pem, client) if url.startswith("https:") else DEFAULT_TLS
+        return Route(self.proxy, target_tls, self.proxy_tls)
 
 
 def _lower(hosts: tuple[str, ...] | None) -> frozenset[str] | None:
