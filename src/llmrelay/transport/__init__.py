@@ -7,15 +7,15 @@ from llmrelay.transport.policy import NetworkPolicy, ProxyRoute, Route
 from llmrelay.transport.sse import SSEDecoder, SSEEvent, iter_sse_events
 from llmrelay.transport.tls import (
     ClientCertificate,
+    ClientMaterialChecks,
     TlsMaterialError,
     TlsSettings,
-    check_certificate,
-    check_client_pair,
     normalise_pem,
 )
 
 __all__ = [
     "ClientCertificate",
+    "ClientMaterialChecks",
     "HttpClientPool",
     "HttpResponse",
     "HttpStream",
@@ -27,8 +27,6 @@ __all__ = [
     "SSEEvent",
     "TlsMaterialError",
     "TlsSettings",
-    "check_certificate",
-    "check_client_pair",
     "iter_sse_events",
     "normalise_pem",
 ]

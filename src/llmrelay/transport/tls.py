@@ -16,11 +16,13 @@ connector is saved, not at the first TLS handshake.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
 import ssl
 import tempfile
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,7 +50,11 @@ _SIGNING_KEYS = (
 
 
 class TlsMaterialError(ValueError):
-    """PEM material that cannot be used; the message says why, the caller names the field."""
+    """PEM material that cannot be used; the message says why, ``part`` which piece it is."""
+
+    def __init__(self, message: str, part: str) -> None:
+        super().__init__(message)
+        self.part = part
 
 
 def normalise_pem(text: str) -> str:
@@ -66,43 +72,98 @@ def normalise_pem(text: str) -> str:
     return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""])
 
 
-def _certificates(pem: str, what: str) -> list[x509.Certificate]:
+def _timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class _Validity:
+    part: str
+    not_before: datetime
+    not_after: datetime
+
+    def check(self, now: datetime) -> None:
+        if self.not_after < now:
+            raise TlsMaterialError(
+                f"the certificate expired on {_timestamp(self.not_after)}", self.part
+            )
+        if self.not_before > now:
+            raise TlsMaterialError(
+                f"the certificate is not valid before {_timestamp(self.not_before)}", self.part
+            )
+
+
+def _certificates(pem: str, part: str) -> list[x509.Certificate]:
     try:
-        certificates = x509.load_pem_x509_certificates(pem.encode())
+        return x509.load_pem_x509_certificates(pem.encode())
     except ValueError:
-        raise TlsMaterialError(f"the PEM data is not a valid X.509 {what}") from None
-    now = datetime.now(UTC)
-    for certificate in certificates:
-        if certificate.not_valid_after_utc < now:
-            expired = certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-            raise TlsMaterialError(f"the {what} expired on {expired}")
-        if certificate.not_valid_before_utc > now:
-            starts = certificate.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-            raise TlsMaterialError(f"the {what} is not valid before {starts}")
-    return certificates
+        raise TlsMaterialError("the PEM data is not a valid X.509 certificate", part) from None
 
 
-def check_certificate(pem: str) -> None:
-    _certificates(pem, "certificate")
-
-
-def check_client_pair(certificate_pem: str, key_pem: str) -> None:
+def _check_key(certificate: x509.Certificate, key_pem: str) -> None:
     """The key parses, needs no passphrase, and is the certificate's own key."""
-    certificate = _certificates(certificate_pem, "certificate")[0]
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except TypeError:
         raise TlsMaterialError(
-            "the private key is encrypted; give it without a passphrase"
+            "the private key is encrypted; give it without a passphrase", "key"
         ) from None
     except (ValueError, UnsupportedAlgorithm):
-        raise TlsMaterialError("the PEM data is not a valid private key") from None
+        raise TlsMaterialError("the PEM data is not a valid private key", "key") from None
     if not isinstance(key, _SIGNING_KEYS):
-        raise TlsMaterialError("the private key is of a kind TLS client certificates cannot use")
-    public = key.public_key()
+        raise TlsMaterialError(
+            "the private key is of a kind TLS client certificates cannot use", "key"
+        )
     raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    if public.public_bytes(*raw) != certificate.public_key().public_bytes(*raw):
-        raise TlsMaterialError("the private key does not belong to the certificate")
+    if key.public_key().public_bytes(*raw) != certificate.public_key().public_bytes(*raw):
+        raise TlsMaterialError("the private key does not belong to the certificate", "key")
+
+
+class ClientMaterialChecks:
+    """Parses a client certificate, its key and an optional CA for real; remembers what passed.
+
+    Secrets are validated before every execution, and checking an RSA key costs tens of
+    milliseconds, so material that parsed once is remembered (by a SHA-256 digest, never the
+    PEM itself) and only its validity period is checked again: a certificate that expires
+    after it was saved is refused from then on.
+    """
+
+    def __init__(self, remembered: int = 256) -> None:
+        self._remembered = remembered
+        self._validity: OrderedDict[bytes, tuple[_Validity, ...]] = OrderedDict()
+
+    def check(self, certificate_pem: str, key_pem: str, ca_pem: str | None = None) -> None:
+        """Raise ``TlsMaterialError`` (``part``: certificate, key or ca) for unusable material."""
+        digest = hashlib.sha256(
+            b"\0".join(p.encode() for p in (certificate_pem, key_pem, ca_pem or ""))
+        ).digest()
+        validity = self._validity.get(digest)
+        if validity is None:
+            validity = self._parse(certificate_pem, key_pem, ca_pem)
+            self._validity[digest] = validity
+            if len(self._validity) > self._remembered:
+                self._validity.popitem(last=False)
+        else:
+            self._validity.move_to_end(digest)
+        now = datetime.now(UTC)
+        for period in validity:
+            period.check(now)
+
+    @staticmethod
+    def _parse(certificate_pem: str, key_pem: str, ca_pem: str | None) -> tuple[_Validity, ...]:
+        certificates = _certificates(certificate_pem, "certificate")
+        periods = [
+            _Validity("certificate", c.not_valid_before_utc, c.not_valid_after_utc)
+            for c in certificates
+        ]
+        periods[0].check(datetime.now(UTC))  # an expired certificate is named before its key
+        _check_key(certificates[0], key_pem)
+        if ca_pem:
+            periods.extend(
+                _Validity("ca", c.not_valid_before_utc, c.not_valid_after_utc)
+                for c in _certificates(ca_pem, "ca")
+            )
+        return tuple(periods)
 
 
 @dataclass(frozen=True)
@@ -186,10 +247,9 @@ def build_ssl_context(settings: TlsSettings) -> ssl.SSLContext:
 __all__ = [
     "DEFAULT_TLS",
     "ClientCertificate",
+    "ClientMaterialChecks",
     "TlsMaterialError",
     "TlsSettings",
     "build_ssl_context",
-    "check_certificate",
-    "check_client_pair",
     "normalise_pem",
 ]

@@ -22,7 +22,7 @@ from llmrelay.connectors import (
     StreamObserver,
 )
 from llmrelay.connectors.schema import validate_one_of
-from llmrelay.transport import NetworkPolicy
+from llmrelay.transport import ClientMaterialChecks, NetworkPolicy
 
 __all__ = ["DEFAULT_MODEL", "OpenAIConnectorType"]
 
@@ -40,6 +40,9 @@ class OpenAIConnectorType(ConnectorType):
     )
     service_class = OpenAIService
 
+    def __init__(self) -> None:
+        self.pki_checks = ClientMaterialChecks()
+
     def validate_config(self, config: object, policy: NetworkPolicy) -> JsonObject:
         validated = validate_one_of(CONFIG_ALTERNATIVES, config)
         validate_api_url(str(getattr(validated, "apiUrl", "")), policy)
@@ -50,7 +53,7 @@ class OpenAIConnectorType(ConnectorType):
         cleaned = {
             k: v for k, v in validated.model_dump(exclude_none=True).items() if isinstance(v, str)
         }
-        validate_secret_rules(cleaned)
+        validate_secret_rules(cleaned, self.pki_checks)
         return cleaned
 
     def details(

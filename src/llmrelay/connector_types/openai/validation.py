@@ -15,10 +15,9 @@ from urllib.parse import urlsplit
 
 from llmrelay.errors import BadRequestError
 from llmrelay.transport import (
+    ClientMaterialChecks,
     NetworkPolicy,
     TlsMaterialError,
-    check_certificate,
-    check_client_pair,
     normalise_pem,
 )
 
@@ -79,8 +78,13 @@ def _check_pem(data: str, headers: tuple[str, ...], description: str, kind: str)
         )
 
 
-def validate_secret_rules(secrets: dict[str, str]) -> None:
-    """PKI when a certificate or key is given (for any provider), else an API key is required."""
+def validate_secret_rules(
+    secrets: dict[str, str], checks: ClientMaterialChecks | None = None
+) -> None:
+    """PKI when a certificate or key is given (for any provider), else an API key is required.
+
+    With ``checks``, PKI material that passes Kibana's checks is then parsed for real.
+    """
     certificate = secrets.get("certificateData")
     private_key = secrets.get("privateKeyData")
     if not (certificate or private_key):
@@ -96,17 +100,18 @@ def validate_secret_rules(secrets: dict[str, str]) -> None:
     ca = secrets.get("caData")
     if ca:
         _check_pem(ca, (CERTIFICATE_HEADER,), "CA certificate data", "certificate")
-    _parse_pki(certificate, private_key, ca)
-
-
-def _parse_pki(certificate: str, private_key: str, ca: str | None) -> None:
-    field = "Certificate data"
+    if checks is None:
+        return
     try:
-        check_certificate(decoded_pem(certificate))
-        field = "Private key data"
-        check_client_pair(decoded_pem(certificate), decoded_pem(private_key))
-        if ca:
-            field = "CA certificate data"
-            check_certificate(decoded_pem(ca))
+        checks.check(
+            decoded_pem(certificate), decoded_pem(private_key), decoded_pem(ca) if ca else None
+        )
     except TlsMaterialError as exc:
-        raise BadRequestError(f"Invalid {field}: {exc}") from None
+        raise BadRequestError(f"Invalid {_FIELDS[exc.part]}: {exc}") from None
+
+
+_FIELDS = {
+    "certificate": "Certificate data",
+    "key": "Private key data",
+    "ca": "CA certificate data",
+}
