@@ -272,3 +272,15 @@ async def test_full_refuses_a_server_whose_ca_is_unknown(tmp_path: Path, mtls: N
         "Status code: undefined. Message: Unexpected API Error: "
         "UNABLE_TO_GET_ISSUER_CERT_LOCALLY - unable to get local issuer certificate"
     )
+
+
+async def test_a_host_name_the_certificate_lacks_is_refused_in_full_mode(
+    tmp_path: Path, misnamed: Nginx, pki: Pki
+) -> None:
+    url = misnamed.url("localhost")
+    result = await _run_other(tmp_path, url, _trusting(url, pki.server_ca))
+    assert result["service_message"] == (
+        "TLS handshake failed: Status code: undefined. Message: Unexpected API Error: "
+        "ERR_TLS_CERT_ALTNAME_INVALID - Hostname mismatch, certificate is not valid for "
+        "'localhost'. Verify server certificate hostname and CA configuration."
+    )
