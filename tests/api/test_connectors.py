@@ -213,6 +213,27 @@ async def test_invalid_config_is_refused_with_kibana_message(
     assert await connector_count(client) == 0
 
 
+async def test_an_update_to_a_host_outside_allowed_hosts_is_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", **{"actions.allowed_hosts": ["api.openai.com"]})
+    async with api_client(settings) as client:
+        created = await create(client, openai_body())
+        url = "https://elsewhere.example/v1/chat/completions"
+        update = {
+            "name": "moved",
+            "config": {"apiProvider": "OpenAI", "apiUrl": url},
+            "secrets": {"apiKey": "k"},
+        }
+        response = await client.put(f"/api/actions/connector/{created['id']}", json=update)
+        assert response.status_code == 400
+        assert response.json()["message"] == (
+            "error validating action type config: Error configuring OpenAI action: Error: "
+            f'error validating url: target url "{url}" is not added '
+            "to the Kibana config xpack.actions.allowedHosts"
+        )
+        kept = (await client.get(f"/api/actions/connector/{created['id']}")).json()
+        assert kept == created
+
+
 async def test_host_outside_allowed_hosts_is_refused(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data", **{"actions.allowed_hosts": ["api.openai.com"]})
     async with api_client(settings) as client:
