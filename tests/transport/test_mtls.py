@@ -284,3 +284,13 @@ async def test_a_host_name_the_certificate_lacks_is_refused_in_full_mode(
         "ERR_TLS_CERT_ALTNAME_INVALID - Hostname mismatch, certificate is not valid for "
         "'localhost'. Verify server certificate hostname and CA configuration."
     )
+
+
+async def test_certificate_authorities_from_a_file(tmp_path: Path, mtls: Nginx, pki: Pki) -> None:
+    """``certificateAuthoritiesFiles`` are read at start-up; the client certificate applies too."""
+    ca_file = tmp_path / "server-ca.pem"
+    ca_file.write_text(pki.server_ca.certificate_pem)
+    ssl = {"certificateAuthoritiesFiles": [str(ca_file)]}
+    overrides = {"actions.custom_host_settings": [{"url": mtls.url(path=""), "ssl": ssl}]}
+    body = pki_connector(mtls.url(), pki.client, None)
+    assert answer_of(await _run_other(tmp_path, mtls.url(), overrides, body)) == ANSWER

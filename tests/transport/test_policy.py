@@ -11,6 +11,7 @@ from llmrelay.errors import ConfigurationError
 from llmrelay.settings import load_settings
 from llmrelay.transport import ClientCertificate, NetworkPolicy
 from llmrelay.transport.policy import DIRECT, canonical_url
+from tests.transport.certificates import make_ca
 
 
 def policy(**actions: object) -> NetworkPolicy:
@@ -52,13 +53,17 @@ def test_proxy_credentials_are_taken_out_of_the_url() -> None:
 
 def test_custom_host_settings_win_over_connector_and_global(tmp_path: Path) -> None:
     ca_file = tmp_path / "ca.pem"
-    ca_file.write_text("FILE-CA")
+    file_ca, data_ca = make_ca("file CA").certificate_pem, make_ca("data CA").certificate_pem
+    ca_file.write_text(file_ca)
     custom = [
         {"url": "https://llm.internal", "ssl": {"verificationMode": "none"}},
         {"url": "https://llm.internal:443/ignored", "ssl": {"verificationMode": "full"}},
         {
             "url": "https://other.internal:8443",
-            "ssl": {"certificateAuthoritiesFiles": str(ca_file), "certificateAuthoritiesData": "D"},
+            "ssl": {
+                "certificateAuthoritiesFiles": str(ca_file),
+                "certificateAuthoritiesData": data_ca,
+            },
         },
         {"url": "http://plain.internal", "ssl": {"verificationMode": "none"}},
     ]
@@ -67,7 +72,10 @@ def test_custom_host_settings_win_over_connector_and_global(tmp_path: Path) -> N
     route = checked.route("https://LLM.internal/v1", verification_mode="full", client=client)
     assert (route.tls.verification_mode, route.tls.client) == ("none", client)  # first entry wins
     route = checked.route("https://other.internal:8443/v1", ca_pem="CONNECTOR-CA")
-    assert (route.tls.verification_mode, route.tls.ca_pem) == ("certificate", "D\nFILE-CA")
+    assert (route.tls.verification_mode, route.tls.ca_pem) == (
+        "certificate",
+        f"{data_ca}\n{file_ca}",
+    )
     assert checked.route("https://other.internal/v1").tls.ca_pem is None  # port 443 ≠ 8443
     assert checked.route("http://plain.internal/v1") is DIRECT  # no TLS, nothing to configure
 
@@ -82,6 +90,16 @@ def test_an_unreadable_ca_file_stops_start_up(tmp_path: Path) -> None:
     assert str(caught.value) == (
         "xpack.actions.customHostSettings[0].ssl.certificateAuthoritiesFiles: "
         f"cannot read {missing}: No such file or directory"
+    )
+
+
+def test_certificate_authorities_that_are_not_pem_stop_start_up(tmp_path: Path) -> None:
+    custom = [{"url": "https://llm.internal", "ssl": {"certificateAuthoritiesData": "nope"}}]
+    with pytest.raises(ConfigurationError) as caught:
+        policy(custom_host_settings=custom)
+    assert str(caught.value) == (
+        "xpack.actions.customHostSettings[0].ssl: "
+        "the certificate authorities are not valid PEM certificates"
     )
 
 

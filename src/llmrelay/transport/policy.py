@@ -15,6 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from cryptography import x509
+
 from llmrelay.errors import ConfigurationError
 from llmrelay.settings import ActionsSettings, CustomHostSettings, VerificationMode
 from llmrelay.transport.tls import DEFAULT_TLS, ClientCertificate, TlsSettings
@@ -123,7 +125,15 @@ def _custom_hosts(entries: tuple[CustomHostSettings, ...]) -> dict[str, CustomHo
                 raise ConfigurationError(
                     f"{where}.ssl.certificateAuthoritiesFiles: cannot read {name}: {reason}"
                 ) from None
-        hosts[canonical] = CustomHost(ssl.verificationMode, "\n".join(pems) or None)
+        ca_pem = "\n".join(pems) or None
+        if ca_pem is not None:
+            try:
+                x509.load_pem_x509_certificates(ca_pem.encode())
+            except ValueError:
+                raise ConfigurationError(
+                    f"{where}.ssl: the certificate authorities are not valid PEM certificates"
+                ) from None
+        hosts[canonical] = CustomHost(ssl.verificationMode, ca_pem)
     return hosts
 
 

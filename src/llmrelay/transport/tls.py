@@ -115,7 +115,12 @@ def _check_key(certificate: x509.Certificate, key_pem: str) -> None:
             "the private key is of a kind TLS client certificates cannot use", "key"
         )
     raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    if key.public_key().public_bytes(*raw) != certificate.public_key().public_bytes(*raw):
+    try:
+        certified = certificate.public_key().public_bytes(*raw)
+    except (ValueError, UnsupportedAlgorithm):
+        message = "the certificate's key is of an unsupported kind"
+        raise TlsMaterialError(message, "certificate") from None
+    if key.public_key().public_bytes(*raw) != certified:
         raise TlsMaterialError("the private key does not belong to the certificate", "key")
 
 
