@@ -294,3 +294,16 @@ async def test_certificate_authorities_from_a_file(tmp_path: Path, mtls: Nginx, 
     overrides = {"actions.custom_host_settings": [{"url": mtls.url(path=""), "ssl": ssl}]}
     body = pki_connector(mtls.url(), pki.client, None)
     assert answer_of(await _run_other(tmp_path, mtls.url(), overrides, body)) == ANSWER
+
+
+async def test_connections_are_never_shared_between_client_certificates(
+    tmp_path: Path, mtls: Nginx, pki: Pki
+) -> None:
+    """A connection nginx accepted for one certificate must not carry another's requests."""
+    async with api_client(make_settings(tmp_path)) as client:
+        trusted = await create(client, pki_connector(mtls.url(), pki.client, pki.server_ca))
+        stranger = await create(client, pki_connector(mtls.url(), pki.stranger, pki.server_ca))
+        assert answer_of(await execute(client, trusted, "run", body=HELLO)) == ANSWER
+        refused = await execute(client, stranger, "run", body=HELLO)
+        assert str(refused["service_message"]).startswith("Status code: 400.")
+        assert answer_of(await execute(client, trusted, "run", body=HELLO)) == ANSWER
