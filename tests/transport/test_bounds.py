@@ -5,6 +5,8 @@ A call that passes either fails with a clear error and leaves a failure event; n
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from llmrelay.app import create_app
 from tests.api.conftest import create_connector
 from tests.api.test_event_recording import events_of, events_written_by_the_server
 from tests.api.test_execute import execute
-from tests.conftest import make_settings
+from tests.conftest import api_client, make_settings
 from tests.live import serve_in_thread
 from tests.upstream import Respond, Slow, StreamDelay, UpstreamServer
 
@@ -124,3 +126,32 @@ async def test_a_stream_that_stalls_is_cut_and_recorded(
     assert event.outcome == "failure"
     assert event.error_message is not None
     assert "timeout of 300ms exceeded" in event.error_message
+
+
+@pytest.mark.parametrize("sub_action", ["run", "stream"])
+async def test_a_proxy_that_never_answers_times_out(
+    tmp_path: Path, upstream: UpstreamServer, sub_action: str
+) -> None:
+    """A proxy that accepts the connection and then says nothing (no CONNECT answer)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        proxy = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        settings = make_settings(
+            tmp_path / "data",
+            **{"actions.response_timeout_s": 0.3, "actions.proxy_url": proxy},
+        )
+        async with api_client(settings) as client:
+            url = "https://127.0.0.1:9/v1/chat/completions"  # never reached: the proxy is mute
+            cid = await create_connector(client, url, provider="Other")
+            started = time.monotonic()
+            params: dict[str, object] = {"body": HELLO, "timeout": 300}
+            if sub_action == "stream":
+                params["stream"] = True
+            # a regression must fail here, not hang the suite
+            result = await asyncio.wait_for(execute(client, cid, sub_action, **params), 10)
+            assert time.monotonic() - started < 3
+    assert result["service_message"] == (
+        "Status code: undefined. Message: Unexpected API Error: ECONNABORTED - "
+        "timeout of 300ms exceeded"
+    )

@@ -357,12 +357,16 @@ class OutboundHttp:
     ) -> HttpStream:
         """POST and return once the response head arrives; the caller must ``aclose`` it.
 
-        ``timeout_s`` bounds the wait for the head and each gap between chunks, not the whole
-        stream: a long answer that keeps arriving is not cut off.
+        ``timeout_s`` bounds getting a connection (through a proxy too), the wait for the head
+        and each gap between chunks, not the whole stream: a long answer that keeps arriving is
+        not cut off.
         """
         self._check_host(url)
         session, via = self._session(url, tls)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
+        # ``connect`` also bounds a proxy's CONNECT answer and the TLS handshake behind it
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
+        )
         try:
             response = await session.post(
                 url,
