@@ -110,11 +110,15 @@ def _translate(exc: BaseException, timeout_s: float, url: str) -> TransportError
         tls = _tls_error(exc)
         if tls is not None:
             return tls
-    if isinstance(exc, aiohttp.ClientProxyConnectionError) and isinstance(
-        exc.os_error, ConnectionRefusedError
-    ):
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
         proxy = f"{exc.host}:{exc.port}"
-        return TransportError(f"connect ECONNREFUSED {proxy} (the proxy)", code="ECONNREFUSED")
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return TransportError(f"connect ECONNREFUSED {proxy} (the proxy)", code="ECONNREFUSED")
+        if isinstance(exc.os_error, socket.gaierror):
+            return TransportError(f"getaddrinfo ENOTFOUND {exc.host} (the proxy)", code="ENOTFOUND")
+        return TransportError(
+            f"connect failed {proxy} (the proxy): {exc.os_error}", code="ECONNERROR"
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc.os_error, ConnectionRefusedError):
             return TransportError(f"connect ECONNREFUSED {_host_port(url)}", code="ECONNREFUSED")
