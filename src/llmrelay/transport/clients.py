@@ -3,15 +3,13 @@
 aiohttp, not httpx: on this path httpx cost 1.7 ms a request against aiohttp's 0.4 ms (measured
 with ``bench/overhead.py``'s upstream, 1,000 sequential requests), and the relay's added latency
 budget is 1 ms. aiohttp exceptions stop here: callers see ``TransportError`` with the Node/axios
-error code and wording Kibana users know (``connect ECONNREFUSED 127.0.0.1:1234``, ``timeout of
-60000ms exceeded``).
+error code and wording Kibana users know (``failures.py``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from llmrelay.errors import TransportError
+from llmrelay.transport.failures import ERRORS, too_large, translate
 from llmrelay.transport.policy import DIRECT, NetworkPolicy, ProxyRoute, Route
 from llmrelay.transport.tls import TlsSettings, build_ssl_context
 
@@ -54,90 +53,6 @@ class HttpResponse:
         return parsed
 
 
-def _host_port(url: str) -> str:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.hostname}:{port}"
-
-
-def _timed_out(timeout_s: float) -> TransportError:
-    return TransportError(f"timeout of {round(timeout_s * 1000)}ms exceeded", code="ECONNABORTED")
-
-
-def _too_large(limit: int) -> TransportError:
-    return TransportError(f"maxContentLength size of {limit} exceeded", code="ERR_BAD_RESPONSE")
-
-
-_VERIFY_CODES = {
-    2: "UNABLE_TO_GET_ISSUER_CERT",
-    9: "CERT_NOT_YET_VALID",
-    10: "CERT_HAS_EXPIRED",
-    18: "DEPTH_ZERO_SELF_SIGNED_CERT",
-    19: "SELF_SIGNED_CERT_IN_CHAIN",
-    20: "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-    21: "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-    62: "ERR_TLS_CERT_ALTNAME_INVALID",  # host name mismatch
-    64: "ERR_TLS_CERT_ALTNAME_INVALID",  # IP address mismatch
-}
-"""OpenSSL verify codes → the codes Node reports (Kibana's PKI error rewrites match on them)."""
-
-
-def _tls_error(error: BaseException) -> TransportError | None:
-    if isinstance(error, ssl.SSLCertVerificationError):
-        verify_code = error.verify_code or 0
-        code = _VERIFY_CODES.get(verify_code, f"ERR_TLS_CERT_VERIFY_{verify_code}")
-        message = (error.verify_message or str(error)).rstrip(".")
-        return TransportError(message, code=code)
-    if isinstance(error, ssl.SSLError):
-        reason = str(error.reason or "HANDSHAKE")
-        return TransportError(f"TLS handshake failed ({reason.lower()})", code=f"ERR_SSL_{reason}")
-    return None
-
-
-def _translate(exc: BaseException, timeout_s: float, url: str) -> TransportError:
-    if isinstance(exc, TimeoutError):
-        return _timed_out(timeout_s)
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return TransportError(
-            f"proxy refused the tunnel to {_host_port(url)}: {exc.status} {exc.message}",
-            code="ERR_PROXY_CONNECT",
-        )
-    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError):
-        tls = _tls_error(getattr(exc, "certificate_error", None) or exc.os_error)
-        if tls is not None:
-            return tls
-    if isinstance(exc, ssl.SSLError):
-        tls = _tls_error(exc)
-        if tls is not None:
-            return tls
-    if isinstance(exc, aiohttp.ClientProxyConnectionError):
-        proxy = f"{exc.host}:{exc.port}"
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return TransportError(f"connect ECONNREFUSED {proxy} (the proxy)", code="ECONNREFUSED")
-        if isinstance(exc.os_error, socket.gaierror):
-            return TransportError(f"getaddrinfo ENOTFOUND {exc.host} (the proxy)", code="ENOTFOUND")
-        return TransportError(
-            f"connect failed {proxy} (the proxy): {exc.os_error}", code="ECONNERROR"
-        )
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return TransportError(f"connect ECONNREFUSED {_host_port(url)}", code="ECONNREFUSED")
-        if isinstance(exc.os_error, socket.gaierror):
-            host = urlsplit(url).hostname
-            return TransportError(f"getaddrinfo ENOTFOUND {host}", code="ENOTFOUND")
-        return TransportError(
-            f"connect failed {_host_port(url)}: {exc.os_error}", code="ECONNERROR"
-        )
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return TransportError("socket hang up", code="ECONNRESET")
-    if isinstance(exc, aiohttp.ClientOSError):
-        return TransportError(f"socket error: {exc.strerror or exc}", code="ECONNRESET")
-    return TransportError(str(exc) or type(exc).__name__, code="")
-
-
-_ERRORS = (aiohttp.ClientError, TimeoutError, ssl.SSLError)
-
-
 class HttpStream:
     """An open streamed response; iterate for the body's bytes exactly as they arrive."""
 
@@ -156,8 +71,8 @@ class HttpStream:
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except _ERRORS as exc:
-            raise _translate(exc, self._timeout_s, self._url) from None
+        except ERRORS as exc:
+            raise translate(exc, self._timeout_s, self._url) from None
 
     async def read_all(self, limit_bytes: int) -> HttpResponse:
         """Read what is left; refuses more than ``limit_bytes``, like a non-streamed call."""
@@ -166,7 +81,7 @@ class HttpStream:
             async for chunk in self:
                 body.extend(chunk)
                 if len(body) > limit_bytes:
-                    raise _too_large(limit_bytes)
+                    raise too_large(limit_bytes)
         finally:
             await self.aclose()
         return HttpResponse(self.status, self.headers, bytes(body))
@@ -340,15 +255,15 @@ class OutboundHttp:
                 proxy_headers=via.proxy_headers,
             ) as response:
                 if response.content_length is not None and response.content_length > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit)
                 data = bytearray()
                 async for chunk in response.content.iter_any():
                     data.extend(chunk)
                     if len(data) > limit:
-                        raise _too_large(limit)
+                        raise too_large(limit)
                 return HttpResponse(response.status, response.headers, bytes(data))
-        except _ERRORS as exc:
-            raise _translate(exc, timeout_s, url) from None
+        except ERRORS as exc:
+            raise translate(exc, timeout_s, url) from None
 
     async def open_stream(
         self,
@@ -381,8 +296,8 @@ class OutboundHttp:
                 proxy=via.proxy,
                 proxy_headers=via.proxy_headers,
             )
-        except _ERRORS as exc:
-            raise _translate(exc, timeout_s, url) from None
+        except ERRORS as exc:
+            raise translate(exc, timeout_s, url) from None
         return HttpStream(response, timeout_s, url)
 
 
