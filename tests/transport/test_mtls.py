@@ -16,6 +16,8 @@ import httpx
 import pytest
 
 from llmrelay.app import create_app
+from llmrelay.settings import ActionsSettings
+from llmrelay.transport import HttpClientPool, NetworkPolicy, OutboundHttp, TlsSettings
 from tests.api.test_execute import execute
 from tests.conftest import UPSTREAM_KEY, api_client, make_settings
 from tests.live import serve_in_thread
@@ -307,3 +309,32 @@ async def test_connections_are_never_shared_between_client_certificates(
         refused = await execute(client, stranger, "run", body=HELLO)
         assert str(refused["service_message"]).startswith("Status code: 400.")
         assert answer_of(await execute(client, trusted, "run", body=HELLO)) == ANSWER
+
+
+async def test_a_stream_survives_its_route_being_over_the_pool_limit(
+    misnamed: Nginx, pki: Pki, module_upstream: UpstreamServer
+) -> None:
+    """With room for one route, opening a second one must not close the streaming one."""
+    pool = HttpClientPool(max_routes=1)
+    http = OutboundHttp(pool, NetworkPolicy.from_settings(ActionsSettings()))
+    headers = {"authorization": f"Bearer {UPSTREAM_KEY}", "content-type": "application/json"}
+    body = b'{"model":"m","stream":true,"messages":[{"role":"user","content":"a b c"}]}'
+    module_upstream.queue(StreamDelay(0.1))
+    try:
+        stream = await http.open_stream(
+            misnamed.url(), headers=headers, body=body, timeout_s=5, tls=TlsSettings("none")
+        )
+        other = TlsSettings("certificate", pki.server_ca.certificate_pem)
+        answer = await http.post(
+            misnamed.url(),
+            headers=headers,
+            body=body.replace(b"true", b"false"),
+            timeout_s=5,
+            tls=other,
+        )
+        assert answer.status == 200
+        received = b"".join([chunk async for chunk in stream])
+        await stream.aclose()
+        assert received.endswith(b"data: [DONE]\n\n")
+    finally:
+        await pool.aclose()

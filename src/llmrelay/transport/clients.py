@@ -8,11 +8,14 @@ error code and wording Kibana users know (``failures.py``).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,10 +59,17 @@ class HttpResponse:
 class HttpStream:
     """An open streamed response; iterate for the body's bytes exactly as they arrive."""
 
-    def __init__(self, response: aiohttp.ClientResponse, timeout_s: float, url: str) -> None:
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        timeout_s: float,
+        url: str,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._response = response
         self._timeout_s = timeout_s
         self._url = url
+        self._on_close = on_close
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
 
@@ -92,6 +102,9 @@ class HttpStream:
             self._response.release()
         else:
             self._response.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
 
 _POOL_LIMITS: dict[str, Any] = {"limit": 1000, "ttl_dns_cache": 60}
@@ -120,15 +133,21 @@ class _HttpsProxyConnector(aiohttp.TCPConnector):
 class HttpClientPool:
     """Keeps connections to providers open between executions; closed once at shutdown.
 
-    One session per route key (proxy, TLS settings): connections made with one connector's
-    client certificate are never reused for another's. The direct route with default TLS, by
-    far the most common, has its own attribute so the hot path costs no lookup. Sessions are
-    made lazily because aiohttp binds them to the running event loop.
+    One session per route (proxy, TLS settings): connections made with one connector's client
+    certificate are never reused for another's. The direct route with default TLS, by far the
+    most common, has its own attribute so the hot path costs no lookup or bookkeeping. Other
+    routes are counted while in use and the least recently used idle ones are closed beyond
+    ``max_routes`` (a replaced client certificate leaves its old route behind); a route in use
+    is never closed, so the pool may grow past the limit while every route is busy. Sessions
+    are made lazily because aiohttp binds them to the running event loop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_routes: int = 64) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._sessions: dict[Route, aiohttp.ClientSession] = {}
+        self._sessions: OrderedDict[Route, aiohttp.ClientSession] = OrderedDict()
+        self._busy: Counter[Route] = Counter()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._max_routes = max_routes
 
     @staticmethod
     def _new_session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
@@ -138,25 +157,41 @@ class HttpClientPool:
             skip_auto_headers=("User-Agent",),
         )
 
-    def session(self, route: Route = DIRECT) -> aiohttp.ClientSession:
-        if route is DIRECT:
-            if self._session is None:
-                self._session = self._new_session(aiohttp.TCPConnector(**_POOL_LIMITS))
-            return self._session
+    def session(self) -> aiohttp.ClientSession:
+        """The direct route's session (default TLS, no proxy)."""
+        if self._session is None:
+            self._session = self._new_session(aiohttp.TCPConnector(**_POOL_LIMITS))
+        return self._session
+
+    @property
+    def routes(self) -> int:
+        """How many non-direct routes have an open session."""
+        return len(self._sessions)
+
+    def acquire(self, route: Route) -> aiohttp.ClientSession:
+        """The session of ``route``, marked in use until ``release(route)``."""
         session = self._sessions.get(route)
         if session is None:
-            context = build_ssl_context(route.tls)
-            if route.proxy is not None and route.proxy_tls is not None:
-                connector: aiohttp.TCPConnector = _HttpsProxyConnector(
-                    proxy_url=route.proxy.url,
-                    proxy_ssl=build_ssl_context(route.proxy_tls),
-                    ssl=context,
-                    **_POOL_LIMITS,
-                )
-            else:
-                connector = aiohttp.TCPConnector(ssl=context, **_POOL_LIMITS)
-            session = self._sessions[route] = self._new_session(connector)
+            session = self._sessions[route] = self._new_session(_connector(route))
+        else:
+            self._sessions.move_to_end(route)
+        self._busy[route] += 1
+        self._evict()
         return session
+
+    def release(self, route: Route) -> None:
+        self._busy[route] -= 1
+        if self._busy[route] <= 0:
+            del self._busy[route]
+
+    def _evict(self) -> None:
+        while len(self._sessions) > self._max_routes:
+            idle = next((r for r in self._sessions if r not in self._busy), None)
+            if idle is None:
+                return
+            task = asyncio.get_running_loop().create_task(self._sessions.pop(idle).close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
         sessions = [*self._sessions.values(), *([self._session] if self._session else [])]
@@ -164,6 +199,20 @@ class HttpClientPool:
         self._sessions.clear()
         for session in sessions:
             await session.close()
+        if self._closing:
+            await asyncio.gather(*self._closing)
+
+
+def _connector(route: Route) -> aiohttp.TCPConnector:
+    context = build_ssl_context(route.tls)
+    if route.proxy is not None and route.proxy_tls is not None:
+        return _HttpsProxyConnector(
+            proxy_url=route.proxy.url,
+            proxy_ssl=build_ssl_context(route.proxy_tls),
+            ssl=context,
+            **_POOL_LIMITS,
+        )
+    return aiohttp.TCPConnector(ssl=context, **_POOL_LIMITS)
 
 
 @dataclass(frozen=True)
@@ -216,20 +265,25 @@ class OutboundHttp:
         if not self.policy.is_host_allowed(url):
             raise TransportError(NetworkPolicy.allow_list_message(url), code="ERR_HOST_NOT_ALLOWED")
 
-    def _session(self, url: str, tls: TlsSettings | None) -> tuple[aiohttp.ClientSession, _Via]:
+    def _session(
+        self, url: str, tls: TlsSettings | None
+    ) -> tuple[aiohttp.ClientSession, _Via, Route | None]:
+        """The session to use, the proxy arguments, and the route to release afterwards."""
         if tls is None and self.policy.is_plain:
-            return self._pool.session(), _DIRECTLY
+            return self._pool.session(), _DIRECTLY, None
+        route = self.policy.route(
+            url,
+            verification_mode=tls.verification_mode if tls else None,
+            ca_pem=tls.ca_pem if tls else None,
+            client=tls.client if tls else None,
+        )
+        if route is DIRECT:
+            return self._pool.session(), _DIRECTLY, None
         try:
-            route = self.policy.route(
-                url,
-                verification_mode=tls.verification_mode if tls else None,
-                ca_pem=tls.ca_pem if tls else None,
-                client=tls.client if tls else None,
-            )
-            session = self._pool.session(route)
+            session = self._pool.acquire(route)
         except (ssl.SSLError, ValueError) as exc:
             raise TransportError(f"unusable TLS material: {exc}", code="ERR_TLS_MATERIAL") from None
-        return session, _Via.of(route.proxy, url)
+        return session, _Via.of(route.proxy, url), route
 
     async def post(
         self,
@@ -243,7 +297,7 @@ class OutboundHttp:
         """POST and read the whole answer, refusing one larger than the policy allows."""
         self._check_host(url)
         limit = self.policy.max_response_content_length_bytes
-        session, via = self._session(url, tls)
+        session, via, route = self._session(url, tls)
         try:
             async with session.post(
                 url,
@@ -264,6 +318,9 @@ class OutboundHttp:
                 return HttpResponse(response.status, response.headers, bytes(data))
         except ERRORS as exc:
             raise translate(exc, timeout_s, url) from None
+        finally:
+            if route is not None:
+                self._pool.release(route)
 
     async def open_stream(
         self,
@@ -281,7 +338,7 @@ class OutboundHttp:
         not cut off.
         """
         self._check_host(url)
-        session, via = self._session(url, tls)
+        session, via, route = self._session(url, tls)
         # ``connect`` also bounds a proxy's CONNECT answer and the TLS handshake behind it
         timeout = aiohttp.ClientTimeout(
             total=None, connect=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
@@ -297,8 +354,11 @@ class OutboundHttp:
                 proxy_headers=via.proxy_headers,
             )
         except ERRORS as exc:
+            if route is not None:
+                self._pool.release(route)
             raise translate(exc, timeout_s, url) from None
-        return HttpStream(response, timeout_s, url)
+        release = None if route is None else partial(self._pool.release, route)
+        return HttpStream(response, timeout_s, url, release)
 
 
 __all__ = ["HttpClientPool", "HttpResponse", "HttpStream", "OutboundHttp"]
