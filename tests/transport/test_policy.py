@@ -49,6 +49,8 @@ def test_proxy_credentials_are_taken_out_of_the_url() -> None:
     assert route.proxy.credentials == ("us@r", "p:ss")
     assert route.proxy.headers == (("X-A", "1"),)
     assert "p:ss" not in repr(route)
+    settings = load_settings({}, {"actions.proxy_url": "http://u:p%3Ass@127.0.0.1:3128"})
+    assert "p%3Ass" not in repr(settings)
 
 
 def test_custom_host_settings_win_over_connector_and_global(tmp_path: Path) -> None:

@@ -104,8 +104,9 @@ class ActionsSettings(_Section):
     response_timeout_s: float = Field(default=60.0, gt=0)
     max_response_content_length_bytes: int = Field(default=ONE_MIB, gt=0)
     preconfigured: dict[str, PreconfiguredConnector] = {}
-    proxy_url: str | None = None
-    proxy_headers: dict[str, str] = {}
+    proxy_url: str | None = Field(default=None, repr=False)
+    """May carry credentials (``http://user:password@proxy:3128``): kept out of reprs."""
+    proxy_headers: dict[str, str] = Field(default={}, repr=False)
     proxy_bypass_hosts: tuple[str, ...] | None = None
     proxy_only_hosts: tuple[str, ...] | None = None
     ssl: SslSettings = SslSettings()
