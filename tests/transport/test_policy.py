@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmrelay.errors import ConfigurationError
 from llmrelay.settings import load_settings
@@ -117,3 +119,27 @@ def test_bypass_and_only_hosts(caplog: pytest.LogCaptureFixture) -> None:
         both = policy(proxy_url=proxy, proxy_bypass_hosts=["a"], proxy_only_hosts=["b"])
     assert both.proxy_only_hosts is None
     assert "proxyOnlyHosts is ignored" in caplog.text
+
+
+URLS = st.one_of(
+    st.text(max_size=60),
+    st.from_regex(r"\A(https?|ftp)://[a-zA-Z.\[\]:0-9@%-]{0,30}(/[^#]{0,10})?\Z"),
+    st.sampled_from(["https://llm.internal/v1", "https://direct.internal", "http://x:99999/"]),
+)
+
+
+@given(URLS, st.sampled_from(["full", "certificate", "none", None]))
+def test_any_target_gets_a_route(url: str, mode: str | None) -> None:
+    """A URL that passed no validation (or odd text) still gets a route, never an exception."""
+    proxied = ROUTING_POLICY
+    route = proxied.route(url, verification_mode=mode)  # type: ignore[arg-type]
+    assert route.proxy in (None, proxied.proxy)
+    if route.proxy is not None:
+        assert proxied.uses_proxy(url)
+
+
+ROUTING_POLICY = policy(
+    proxy_url="https://127.0.0.1:3128",
+    proxy_bypass_hosts=["direct.internal"],
+    custom_host_settings=[{"url": "https://llm.internal", "ssl": {"verificationMode": "none"}}],
+)
