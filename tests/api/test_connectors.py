@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import api_client, make_settings
+from tests.transport.certificates import issue, make_ca
 
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
 
@@ -173,6 +174,15 @@ async def test_azure_and_other_providers(client: httpx.AsyncClient) -> None:
             "Error: URL Error: Invalid protocol",
         ),
         (
+            {
+                "apiProvider": "OpenAI",
+                "apiUrl": "https://user:pw@api.openai.com/v1/chat/completions",
+            },
+            "error validating action type config: Error configuring OpenAI action: "
+            "Error: URL Error: apiUrl must not contain credentials (user:password@); "
+            "put the API key in secrets",
+        ),
+        (
             {"apiProvider": "OpenAI", "apiUrl": "not a url"},
             "error validating action type config: Error configuring OpenAI action: "
             "Error: URL Error: Invalid URL",
@@ -201,6 +211,27 @@ async def test_invalid_config_is_refused_with_kibana_message(
     assert response.status_code == 400
     assert response.json() == {"statusCode": 400, "error": "Bad Request", "message": message}
     assert await connector_count(client) == 0
+
+
+async def test_an_update_to_a_host_outside_allowed_hosts_is_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", **{"actions.allowed_hosts": ["api.openai.com"]})
+    async with api_client(settings) as client:
+        created = await create(client, openai_body())
+        url = "https://elsewhere.example/v1/chat/completions"
+        update = {
+            "name": "moved",
+            "config": {"apiProvider": "OpenAI", "apiUrl": url},
+            "secrets": {"apiKey": "k"},
+        }
+        response = await client.put(f"/api/actions/connector/{created['id']}", json=update)
+        assert response.status_code == 400
+        assert response.json()["message"] == (
+            "error validating action type config: Error configuring OpenAI action: Error: "
+            f'error validating url: target url "{url}" is not added '
+            "to the Kibana config xpack.actions.allowedHosts"
+        )
+        kept = (await client.get(f"/api/actions/connector/{created['id']}")).json()
+        assert kept == created
 
 
 async def test_host_outside_allowed_hosts_is_refused(tmp_path: Path) -> None:
@@ -263,8 +294,8 @@ async def test_invalid_secrets_are_refused_with_kibana_message(
     assert await connector_count(client) == 0
 
 
-async def test_pki_secrets_are_accepted_without_api_key(client: httpx.AsyncClient) -> None:
-    body = {
+def pki_body(secrets: dict[str, str]) -> dict[str, object]:
+    return {
         "name": "pki",
         "connector_type_id": ".gen-ai",
         "config": {
@@ -273,11 +304,82 @@ async def test_pki_secrets_are_accepted_without_api_key(client: httpx.AsyncClien
             "defaultModel": "m",
             "verificationMode": "certificate",
         },
-        "secrets": {"certificateData": CERT, "privateKeyData": KEY},
+        "secrets": secrets,
     }
-    created = await create(client, body)
+
+
+CA = make_ca()
+CLIENT = issue(CA, "client", client=True)
+OTHER = issue(CA, "other", client=True)
+EXPIRED = issue(CA, "old", client=True, expired=True)
+
+
+async def test_pki_secrets_are_accepted_without_api_key(client: httpx.AsyncClient) -> None:
+    secrets = {
+        "certificateData": b64(CLIENT.certificate_pem),
+        "privateKeyData": b64(CLIENT.key_pem),
+        "caData": b64(CA.certificate_pem),
+    }
+    created = await create(client, pki_body(secrets))
     assert created["config"]["verificationMode"] == "certificate"
     assert "secrets" not in created
+
+
+async def test_pki_with_newlines_turned_to_spaces_is_accepted(client: httpx.AsyncClient) -> None:
+    """Kibana re-wraps PEM pasted on one line; so does llmrelay."""
+    secrets = {
+        "certificateData": b64(" ".join(CLIENT.certificate_pem.split("\n"))),
+        "privateKeyData": b64(" ".join(CLIENT.key_pem.split("\n"))),
+    }
+    assert (await create(client, pki_body(secrets)))["name"] == "pki"
+
+
+@pytest.mark.parametrize(
+    ("secrets", "message"),
+    [
+        (
+            {"certificateData": CERT, "privateKeyData": b64(CLIENT.key_pem)},
+            "Invalid Certificate data: the PEM data is not a valid X.509 certificate",
+        ),
+        (
+            {"certificateData": b64(CLIENT.certificate_pem), "privateKeyData": KEY},
+            "Invalid Private key data: the PEM data is not a valid private key",
+        ),
+        (
+            {"certificateData": b64(CLIENT.certificate_pem), "privateKeyData": b64(OTHER.key_pem)},
+            "Invalid Private key data: the private key does not belong to the certificate",
+        ),
+        (
+            {
+                "certificateData": b64(EXPIRED.certificate_pem),
+                "privateKeyData": b64(EXPIRED.key_pem),
+            },
+            "Invalid Certificate data: the certificate expired on "
+            + EXPIRED.certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ),
+        (
+            {
+                "certificateData": b64(CLIENT.certificate_pem),
+                "privateKeyData": b64(CLIENT.key_pem),
+                "caData": CERT,
+            },
+            "Invalid CA certificate data: the PEM data is not a valid X.509 certificate",
+        ),
+        (  # PEM pasted as it is, not base64-encoded: Kibana's own message
+            {"certificateData": CLIENT.certificate_pem, "privateKeyData": b64(CLIENT.key_pem)},
+            "Invalid Certificate data file format: The file must be a PEM-encoded certificate "
+            'beginning with "-----BEGIN CERTIFICATE-----".',
+        ),
+    ],
+)
+async def test_pki_material_is_parsed_for_real(
+    client: httpx.AsyncClient, secrets: dict[str, str], message: str
+) -> None:
+    """Beyond Kibana's header check: garbage between headers, wrong keys, expiry are refused."""
+    response = await client.post("/api/actions/connector", json=pki_body(secrets))
+    assert response.status_code == 400
+    assert response.json()["message"] == f"error validating action type secrets: {message}"
+    assert await connector_count(client) == 0
 
 
 @pytest.mark.parametrize(

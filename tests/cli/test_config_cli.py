@@ -12,6 +12,8 @@ GOOD = """
 xpack.encryptedSavedObjects.encryptionKey: ${ESO_KEY}
 xpack.encryptedSavedObjects.keyRotation.decryptionOnlyKeys: ["old-key-0123456789-0123456789-0123"]
 database.url: postgresql://relay:db-password@db:5432/llmrelay
+xpack.actions.proxyUrl: http://proxy-user:proxy-password@proxy.internal:3128
+xpack.actions.proxyHeaders: {Proxy-Authorization: Basic cHJveHktaGVhZGVyLXNlY3JldA==}
 xpack.actions.preconfigured:
   my-gen-ai:
     name: Preconfigured OpenAI
@@ -49,8 +51,25 @@ def test_check_names_what_is_wrong(tmp_path: Path) -> None:
 def test_show_masks_every_secret(tmp_path: Path) -> None:
     code, output = run(tmp_path, GOOD, "config", "show")
     assert code == 0, output
-    for secret in (ENV["ESO_KEY"], ENV["OPENAI_API_KEY"], "db-password", "old-key-0123456789"):
+    secrets = (ENV["ESO_KEY"], ENV["OPENAI_API_KEY"], "db-password", "old-key-0123456789")
+    for secret in (*secrets, "proxy-password", "cHJveHktaGVhZGVyLXNlY3JldA"):
         assert secret not in output
+    assert "http://proxy-user:********@proxy.internal:3128" in output
     assert "postgresql://relay:********@db:5432/llmrelay" in output
     assert "apiKey: '********'" in output
     assert "https://api.openai.com/v1/chat/completions" in output
+
+
+def test_check_names_an_unreadable_ca_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing-ca.pem"
+    text = f"""
+xpack.actions.customHostSettings:
+  - url: https://llm.internal
+    ssl: {{certificateAuthoritiesFiles: ["{missing}"]}}
+"""
+    code, output = run(tmp_path, text, "config", "check")
+    assert code == 1
+    assert (
+        "xpack.actions.customHostSettings[0].ssl.certificateAuthoritiesFiles: "
+        f"cannot read {missing}: No such file or directory"
+    ) in output

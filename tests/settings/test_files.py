@@ -59,10 +59,71 @@ def test_a_kibana_yml_works_unchanged(tmp_path: Path) -> None:
     assert declared["my-gen-ai"].secrets == {"apiKey": "sk-from-env"}
     assert declared["local-llm"].config["defaultModel"] == "local-model"
     assert declared["local-llm"].config["apiProvider"] == "Other"
-    assert sorted(w.split(": ", 1)[1] for w in warnings) == [
+    assert settings.actions.proxy_url == "http://proxy:3128"
+    assert [w.split(": ", 1)[1] for w in warnings] == [
         "elasticsearch.hosts is not supported by llmrelay and is ignored",
-        "xpack.actions.proxyUrl is not supported by llmrelay and is ignored",
     ]
+
+
+NETWORKING_YML = """
+xpack.actions.proxyUrl: http://user:secret@127.0.0.1:3128
+xpack.actions.proxyHeaders:
+  X.Proxy-Tag: relay
+xpack.actions.proxyBypassHosts: [localhost]
+xpack.actions.ssl.verificationMode: certificate
+xpack.actions.ssl:
+  proxyVerificationMode: none
+xpack.actions.customHostSettings:
+  - url: https://llm.internal
+    ssl:
+      verificationMode: none
+      certificateAuthoritiesData: "-----BEGIN CERTIFICATE-----"
+"""
+
+
+def test_kibana_networking_keys_are_read(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    settings = load_settings({}, config_file=write(tmp_path, NETWORKING_YML), warn=warnings.append)
+    actions = settings.actions
+    assert warnings == []
+    assert actions.proxy_url == "http://user:secret@127.0.0.1:3128"
+    assert actions.proxy_headers == {"X.Proxy-Tag": "relay"}
+    assert actions.proxy_bypass_hosts == ("localhost",)
+    assert actions.proxy_only_hosts is None
+    assert actions.ssl.verification_mode == "certificate"
+    assert actions.ssl.proxy_verification_mode == "none"
+    (entry,) = actions.custom_host_settings
+    assert entry.url == "https://llm.internal"
+    assert entry.ssl is not None
+    assert entry.ssl.verificationMode == "none"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "xpack.actions.proxyUrl: proxy.internal:3128",
+            "xpack.actions.proxyUrl: [proxy.internal:3128] is not a valid proxy URL: "
+            "use http://host:port or https://host:port",
+        ),
+        (
+            "xpack.actions.proxyUrl: http://proxy:99999",
+            "xpack.actions.proxyUrl: [http://proxy:99999] is not a valid proxy URL: "
+            "Port out of range 0-65535",
+        ),
+        (
+            "xpack.actions.ssl.verificationMode: strict",
+            "xpack.actions.ssl.verificationMode: Input should be 'full', 'certificate' or 'none'",
+        ),
+    ],
+)
+def test_a_bad_networking_value_stops_start_up_naming_the_key(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = write(tmp_path, line + "\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({}, config_file=path)
+    assert str(caught.value) == f"{path}: invalid settings: {message}"
 
 
 def test_native_keys_and_kibana_value_formats(tmp_path: Path) -> None:

@@ -29,6 +29,10 @@ def masked(settings: Settings) -> dict[str, Any]:
     data["encryption_previous_keys"] = [MASK for _ in data["encryption_previous_keys"]]
     if data["database"]["url"]:
         data["database"]["url"] = _URL_PASSWORD.sub(rf"\g<1>{MASK}@", data["database"]["url"])
+    actions = data["actions"]
+    if actions["proxy_url"]:
+        actions["proxy_url"] = _URL_PASSWORD.sub(rf"\g<1>{MASK}@", actions["proxy_url"])
+    actions["proxy_headers"] = {name: MASK for name in actions["proxy_headers"]}
     return data
 
 

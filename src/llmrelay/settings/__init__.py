@@ -16,12 +16,16 @@ from llmrelay.errors import ConfigurationError
 from llmrelay.settings.files import KIBANA_KEYS, ConfigFile, read_config_file, set_path
 from llmrelay.settings.models import (
     ActionsSettings,
+    CustomHostSettings,
+    CustomHostSsl,
     DatabaseSettings,
     EventLogSettings,
     PreconfiguredConnector,
     SecuritySettings,
     ServerSettings,
     Settings,
+    SslSettings,
+    VerificationMode,
 )
 
 ENVIRONMENT_VARIABLES: dict[str, tuple[str, ...]] = {
@@ -91,12 +95,16 @@ __all__ = [
     "KIBANA_KEYS",
     "ActionsSettings",
     "ConfigFile",
+    "CustomHostSettings",
+    "CustomHostSsl",
     "DatabaseSettings",
     "EventLogSettings",
     "PreconfiguredConnector",
     "SecuritySettings",
     "ServerSettings",
     "Settings",
+    "SslSettings",
+    "VerificationMode",
     "load_settings",
     "read_config_file",
 ]

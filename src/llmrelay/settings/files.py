@@ -81,6 +81,13 @@ KIBANA_KEYS: Mapping[str, Alias] = {
         "actions.max_response_content_length_bytes", byte_size
     ),
     "xpack.actions.preconfigured": Alias("actions.preconfigured"),
+    "xpack.actions.proxyUrl": Alias("actions.proxy_url"),
+    "xpack.actions.proxyHeaders": Alias("actions.proxy_headers"),
+    "xpack.actions.proxyBypassHosts": Alias("actions.proxy_bypass_hosts"),
+    "xpack.actions.proxyOnlyHosts": Alias("actions.proxy_only_hosts"),
+    "xpack.actions.ssl.verificationMode": Alias("actions.ssl.verification_mode"),
+    "xpack.actions.ssl.proxyVerificationMode": Alias("actions.ssl.proxy_verification_mode"),
+    "xpack.actions.customHostSettings": Alias("actions.custom_host_settings"),
     "xpack.encryptedSavedObjects.encryptionKey": Alias("encryption_key"),
     "xpack.encryptedSavedObjects.keyRotation.decryptionOnlyKeys": Alias("encryption_previous_keys"),
     "server.publicBaseUrl": Alias("server.public_base_url"),

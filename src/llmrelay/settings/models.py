@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -18,7 +19,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SslSettings(_Section):
+class ServerSslSettings(_Section):
     """HTTPS for ``llmrelay serve`` itself (Kibana's ``server.ssl.*``)."""
 
     enabled: bool = False
@@ -28,7 +29,7 @@ class SslSettings(_Section):
     """PEM private key file (unencrypted)."""
 
     @model_validator(mode="after")
-    def _files_when_enabled(self) -> SslSettings:
+    def _files_when_enabled(self) -> ServerSslSettings:
         if self.enabled and (self.certificate is None or self.key is None):
             raise ValueError("server.ssl.enabled needs server.ssl.certificate and server.ssl.key")
         return self
@@ -43,7 +44,7 @@ class CorsSettings(_Section):
 
 
 class ServerSettings(_Section):
-    ssl: SslSettings = SslSettings()
+    ssl: ServerSslSettings = ServerSslSettings()
     cors: CorsSettings = CorsSettings()
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
@@ -127,6 +128,53 @@ class PreconfiguredConnector(_Section):
     exposeConfig: bool = False
 
 
+VerificationMode = Literal["full", "certificate", "none"]
+
+
+class SslSettings(_Section):
+    """Kibana's ``xpack.actions.ssl.*``: how servers' (and the proxy's) certificates are checked."""
+
+    verification_mode: VerificationMode = "full"
+    proxy_verification_mode: VerificationMode = "full"
+
+
+class CustomHostSsl(_Section):
+    """The ``ssl`` part of one ``customHostSettings`` entry, with Kibana's field names."""
+
+    verificationMode: VerificationMode | None = None
+    certificateAuthoritiesFiles: str | tuple[str, ...] | None = None
+    certificateAuthoritiesData: str | None = None
+
+    @field_validator("certificateAuthoritiesFiles")
+    @classmethod
+    def _not_empty(cls, files: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        if files is not None and len(files) == 0:
+            raise ValueError("must be a file name or a non-empty list of file names")
+        return files
+
+
+class CustomHostSettings(_Section):
+    """One ``xpack.actions.customHostSettings`` entry; ``smtp`` is accepted and not used."""
+
+    url: str = Field(min_length=1)
+    ssl: CustomHostSsl | None = None
+    smtp: dict[str, bool] | None = None
+
+
+def _http_url(value: str, what: str) -> str:
+    """A proxy URL must parse now: a typo would otherwise send traffic around the proxy."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError(f"[{value}] is not a valid {what}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"[{value}] is not a valid {what}: use http://host:port or https://host:port"
+        )
+    return value
+
+
 class ActionsSettings(_Section):
     """Kibana's ``xpack.actions.*`` settings that the connector runtime honours."""
 
@@ -135,6 +183,26 @@ class ActionsSettings(_Section):
     response_timeout_s: float = Field(default=60.0, gt=0)
     max_response_content_length_bytes: int = Field(default=ONE_MIB, gt=0)
     preconfigured: dict[str, PreconfiguredConnector] = {}
+    proxy_url: str | None = Field(default=None, repr=False)
+    """May carry credentials (``http://user:password@proxy:3128``): kept out of reprs."""
+    proxy_headers: dict[str, str] = Field(default={}, repr=False)
+    proxy_bypass_hosts: tuple[str, ...] | None = None
+    proxy_only_hosts: tuple[str, ...] | None = None
+    ssl: SslSettings = SslSettings()
+    custom_host_settings: tuple[CustomHostSettings, ...] = ()
+
+    @field_validator("proxy_url")
+    @classmethod
+    def _valid_proxy_url(cls, url: str | None) -> str | None:
+        return None if url is None else _http_url(url, "proxy URL")
+
+    @field_validator("proxy_headers")
+    @classmethod
+    def _safe_proxy_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if any(c in name + value for c in "\r\n\0") or not name.strip():
+                raise ValueError(f"header [{name}] has an empty name or contains CR, LF or NUL")
+        return headers
 
     @field_validator("preconfigured")
     @classmethod

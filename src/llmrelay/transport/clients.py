@@ -3,23 +3,29 @@
 aiohttp, not httpx: on this path httpx cost 1.7 ms a request against aiohttp's 0.4 ms (measured
 with ``bench/overhead.py``'s upstream, 1,000 sequential requests), and the relay's added latency
 budget is 1 ms. aiohttp exceptions stop here: callers see ``TransportError`` with the Node/axios
-error code and wording Kibana users know (``connect ECONNREFUSED 127.0.0.1:1234``, ``timeout of
-60000ms exceeded``).
+error code and wording Kibana users know (``failures.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
-import socket
-from collections.abc import AsyncIterator, Mapping
+import ssl
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from llmrelay.errors import TransportError
-from llmrelay.transport.policy import NetworkPolicy
+from llmrelay.transport.failures import ERRORS, too_large, translate
+from llmrelay.transport.policy import DIRECT, NetworkPolicy, ProxyRoute, Route
+from llmrelay.transport.tls import TlsSettings, build_ssl_context
 
 
 def reason_phrase(status: int) -> str:
@@ -50,49 +56,20 @@ class HttpResponse:
         return parsed
 
 
-def _host_port(url: str) -> str:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.hostname}:{port}"
-
-
-def _timed_out(timeout_s: float) -> TransportError:
-    return TransportError(f"timeout of {round(timeout_s * 1000)}ms exceeded", code="ECONNABORTED")
-
-
-def _too_large(limit: int) -> TransportError:
-    return TransportError(f"maxContentLength size of {limit} exceeded", code="ERR_BAD_RESPONSE")
-
-
-def _translate(exc: BaseException, timeout_s: float, url: str) -> TransportError:
-    if isinstance(exc, TimeoutError):
-        return _timed_out(timeout_s)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return TransportError(f"connect ECONNREFUSED {_host_port(url)}", code="ECONNREFUSED")
-        if isinstance(exc.os_error, socket.gaierror):
-            host = urlsplit(url).hostname
-            return TransportError(f"getaddrinfo ENOTFOUND {host}", code="ENOTFOUND")
-        return TransportError(
-            f"connect failed {_host_port(url)}: {exc.os_error}", code="ECONNERROR"
-        )
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return TransportError("socket hang up", code="ECONNRESET")
-    if isinstance(exc, aiohttp.ClientOSError):
-        return TransportError(f"socket error: {exc.strerror or exc}", code="ECONNRESET")
-    return TransportError(str(exc) or type(exc).__name__, code="")
-
-
-_ERRORS = (aiohttp.ClientError, TimeoutError)
-
-
 class HttpStream:
     """An open streamed response; iterate for the body's bytes exactly as they arrive."""
 
-    def __init__(self, response: aiohttp.ClientResponse, timeout_s: float, url: str) -> None:
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        timeout_s: float,
+        url: str,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._response = response
         self._timeout_s = timeout_s
         self._url = url
+        self._on_close = on_close
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
 
@@ -104,8 +81,8 @@ class HttpStream:
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except _ERRORS as exc:
-            raise _translate(exc, self._timeout_s, self._url) from None
+        except ERRORS as exc:
+            raise translate(exc, self._timeout_s, self._url) from None
 
     async def read_all(self, limit_bytes: int) -> HttpResponse:
         """Read what is left; refuses more than ``limit_bytes``, like a non-streamed call."""
@@ -114,7 +91,7 @@ class HttpStream:
             async for chunk in self:
                 body.extend(chunk)
                 if len(body) > limit_bytes:
-                    raise _too_large(limit_bytes)
+                    raise too_large(limit_bytes)
         finally:
             await self.aclose()
         return HttpResponse(self.status, self.headers, bytes(body))
@@ -125,35 +102,160 @@ class HttpStream:
             self._response.release()
         else:
             self._response.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
+
+
+_POOL_LIMITS: dict[str, Any] = {"limit": 1000, "ttl_dns_cache": 60}
+
+
+class _HttpsProxyConnector(aiohttp.TCPConnector):
+    """Checks an https proxy's certificate with the proxy's TLS settings.
+
+    aiohttp opens the connection to the proxy with the *target's* TLS context; this overrides
+    the one hook where the context is chosen, for requests addressed to the proxy itself (the
+    proxy request aiohttp builds, and the ``CONNECT``). Guarded by the https-proxy tests.
+    """
+
+    def __init__(self, *, proxy_url: str, proxy_ssl: ssl.SSLContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        parts = urlsplit(proxy_url)
+        self._proxy_address = (parts.hostname, parts.port or 443)
+        self._proxy_ssl = proxy_ssl
+
+    def _get_ssl_context(self, req: aiohttp.ClientRequest) -> ssl.SSLContext | None:
+        if req.proxy is None and (req.url.host, req.url.port) == self._proxy_address:
+            return self._proxy_ssl
+        return super()._get_ssl_context(req)
 
 
 class HttpClientPool:
     """Keeps connections to providers open between executions; closed once at shutdown.
 
-    The session is made lazily because aiohttp binds it to the running event loop.
+    One session per route (proxy, TLS settings): connections made with one connector's client
+    certificate are never reused for another's. The direct route with default TLS, by far the
+    most common, has its own attribute so the hot path costs no lookup or bookkeeping. Other
+    routes are counted while in use and the least recently used idle ones are closed beyond
+    ``max_routes`` (a replaced client certificate leaves its old route behind); a route in use
+    is never closed, so the pool may grow past the limit while every route is busy. Sessions
+    are made lazily because aiohttp binds them to the running event loop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_routes: int = 64) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._sessions: OrderedDict[Route, aiohttp.ClientSession] = OrderedDict()
+        self._busy: Counter[Route] = Counter()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._max_routes = max_routes
+
+    @staticmethod
+    def _new_session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=connector,
+            trust_env=False,  # proxies come from llmrelay's settings, never the environment
+            skip_auto_headers=("User-Agent",),
+        )
 
     def session(self) -> aiohttp.ClientSession:
+        """The direct route's session (default TLS, no proxy)."""
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                trust_env=False,  # proxies come from llmrelay's settings, never the environment
-                skip_auto_headers=("User-Agent",),
-            )
+            self._session = self._new_session(aiohttp.TCPConnector(**_POOL_LIMITS))
         return self._session
 
+    @property
+    def routes(self) -> int:
+        """How many non-direct routes have an open session."""
+        return len(self._sessions)
+
+    def acquire(self, route: Route) -> aiohttp.ClientSession:
+        """The session of ``route``, marked in use until ``release(route)``."""
+        session = self._sessions.get(route)
+        if session is None:
+            session = self._sessions[route] = self._new_session(_connector(route))
+        else:
+            self._sessions.move_to_end(route)
+        self._busy[route] += 1
+        self._evict()
+        return session
+
+    def release(self, route: Route) -> None:
+        self._busy[route] -= 1
+        if self._busy[route] <= 0:
+            del self._busy[route]
+
+    def _evict(self) -> None:
+        while len(self._sessions) > self._max_routes:
+            idle = next((r for r in self._sessions if r not in self._busy), None)
+            if idle is None:
+                return
+            task = asyncio.get_running_loop().create_task(self._sessions.pop(idle).close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        sessions = [*self._sessions.values(), *([self._session] if self._session else [])]
+        self._session = None
+        self._sessions.clear()
+        for session in sessions:
+            await session.close()
+        if self._closing:
+            await asyncio.gather(*self._closing)
+
+
+def _connector(route: Route) -> aiohttp.TCPConnector:
+    context = build_ssl_context(route.tls)
+    if route.proxy is not None and route.proxy_tls is not None:
+        return _HttpsProxyConnector(
+            proxy_url=route.proxy.url,
+            proxy_ssl=build_ssl_context(route.proxy_tls),
+            ssl=context,
+            **_POOL_LIMITS,
+        )
+    return aiohttp.TCPConnector(ssl=context, **_POOL_LIMITS)
+
+
+@dataclass(frozen=True)
+class _Via:
+    """aiohttp's per-request proxy arguments; all empty for a direct request.
+
+    aiohttp sends ``proxy_headers`` only on the ``CONNECT`` of an https target, so for an http
+    target the proxy's headers (credentials included) go with the request itself, which is
+    what the proxy receives.
+    """
+
+    proxy: str | None = None
+    proxy_headers: dict[str, str] | None = None
+    request_headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, proxy: ProxyRoute | None, url: str) -> _Via:
+        if proxy is None:
+            return _DIRECTLY
+        headers = dict(proxy.headers)
+        if proxy.credentials is not None:
+            token = base64.b64encode(":".join(proxy.credentials).encode()).decode()
+            headers["Proxy-Authorization"] = f"Basic {token}"
+        if url.startswith("https:"):
+            # a fresh dict each time: aiohttp writes the Host header into the one it gets
+            return cls(proxy.url, headers or None)
+        return cls(proxy.url, None, tuple(headers.items()))
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        merged = dict(headers)
+        merged.update(self.request_headers)
+        return merged
+
+
+_DIRECTLY = _Via()
 
 
 class OutboundHttp:
-    """The HTTP handle a connector type receives: bound to the network policy."""
+    """The HTTP handle a connector type receives: bound to the network policy.
+
+    ``tls`` is a connector's own TLS material (PKI): its verification mode, CA and client
+    certificate; the policy's ``customHostSettings`` still win for their hosts, as in Kibana.
+    """
 
     def __init__(self, pool: HttpClientPool, policy: NetworkPolicy) -> None:
         self._pool = pool
@@ -163,48 +265,100 @@ class OutboundHttp:
         if not self.policy.is_host_allowed(url):
             raise TransportError(NetworkPolicy.allow_list_message(url), code="ERR_HOST_NOT_ALLOWED")
 
+    def _session(
+        self, url: str, tls: TlsSettings | None
+    ) -> tuple[aiohttp.ClientSession, _Via, Route | None]:
+        """The session to use, the proxy arguments, and the route to release afterwards."""
+        if tls is None and self.policy.is_plain:
+            return self._pool.session(), _DIRECTLY, None
+        route = self.policy.route(
+            url,
+            verification_mode=tls.verification_mode if tls else None,
+            ca_pem=tls.ca_pem if tls else None,
+            client=tls.client if tls else None,
+        )
+        if route is DIRECT:
+            return self._pool.session(), _DIRECTLY, None
+        try:
+            session = self._pool.acquire(route)
+        except (ssl.SSLError, ValueError) as exc:
+            raise TransportError(f"unusable TLS material: {exc}", code="ERR_TLS_MATERIAL") from None
+        return session, _Via.of(route.proxy, url), route
+
     async def post(
-        self, url: str, *, headers: Mapping[str, str], body: bytes, timeout_s: float
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout_s: float,
+        tls: TlsSettings | None = None,
     ) -> HttpResponse:
         """POST and read the whole answer, refusing one larger than the policy allows."""
         self._check_host(url)
         limit = self.policy.max_response_content_length_bytes
+        session, via, route = self._session(url, tls)
         try:
-            async with self._pool.session().post(
+            async with session.post(
                 url,
                 data=body,
-                headers=dict(headers),
+                headers=via.headers(headers),
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
                 allow_redirects=False,
+                proxy=via.proxy,
+                proxy_headers=via.proxy_headers,
             ) as response:
                 if response.content_length is not None and response.content_length > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit)
                 data = bytearray()
                 async for chunk in response.content.iter_any():
                     data.extend(chunk)
                     if len(data) > limit:
-                        raise _too_large(limit)
+                        raise too_large(limit)
                 return HttpResponse(response.status, response.headers, bytes(data))
-        except _ERRORS as exc:
-            raise _translate(exc, timeout_s, url) from None
+        except ERRORS as exc:
+            raise translate(exc, timeout_s, url) from None
+        finally:
+            if route is not None:
+                self._pool.release(route)
 
     async def open_stream(
-        self, url: str, *, headers: Mapping[str, str], body: bytes, timeout_s: float
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout_s: float,
+        tls: TlsSettings | None = None,
     ) -> HttpStream:
         """POST and return once the response head arrives; the caller must ``aclose`` it.
 
-        ``timeout_s`` bounds the wait for the head and each gap between chunks, not the whole
-        stream: a long answer that keeps arriving is not cut off.
+        ``timeout_s`` bounds getting a connection (through a proxy too), the wait for the head
+        and each gap between chunks, not the whole stream: a long answer that keeps arriving is
+        not cut off.
         """
         self._check_host(url)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
+        session, via, route = self._session(url, tls)
+        # ``connect`` also bounds a proxy's CONNECT answer and the TLS handshake behind it
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
+        )
         try:
-            response = await self._pool.session().post(
-                url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False
+            response = await session.post(
+                url,
+                data=body,
+                headers=via.headers(headers),
+                timeout=timeout,
+                allow_redirects=False,
+                proxy=via.proxy,
+                proxy_headers=via.proxy_headers,
             )
-        except _ERRORS as exc:
-            raise _translate(exc, timeout_s, url) from None
-        return HttpStream(response, timeout_s, url)
+        except ERRORS as exc:
+            if route is not None:
+                self._pool.release(route)
+            raise translate(exc, timeout_s, url) from None
+        release = None if route is None else partial(self._pool.release, route)
+        return HttpStream(response, timeout_s, url, release)
 
 
 __all__ = ["HttpClientPool", "HttpResponse", "HttpStream", "OutboundHttp"]

@@ -26,7 +26,7 @@ from llmrelay.connectors import (
     TokenCounter,
 )
 from llmrelay.connectors.schema import validate_one_of
-from llmrelay.transport import NetworkPolicy
+from llmrelay.transport import ClientMaterialChecks, NetworkPolicy
 
 __all__ = ["DEFAULT_MODEL", "OpenAIConnectorType"]
 
@@ -48,6 +48,7 @@ class OpenAIConnectorType(ConnectorType):
         """``tokens`` counts estimates when a provider reports no usage; None: no estimates."""
         self.tokens = tokens
         self._refusing_stream_options: set[str] = set()
+        self.pki_checks = ClientMaterialChecks()
 
     def create_service(self, context: ConnectorContext) -> SubActionService:
         return OpenAIService(
@@ -64,7 +65,7 @@ class OpenAIConnectorType(ConnectorType):
         cleaned = {
             k: v for k, v in validated.model_dump(exclude_none=True).items() if isinstance(v, str)
         }
-        validate_secret_rules(cleaned)
+        validate_secret_rules(cleaned, self.pki_checks)
         return cleaned
 
     def details(

@@ -76,8 +76,23 @@ def transport_error(error: TransportError) -> UpstreamError:
         return UpstreamError(
             f"error configuring connector action: {error.message}", transport_code=error.code
         )
-    return UpstreamError(
+    message = (
         "Status code: undefined. Message: "
-        f"Unexpected API Error: {error.code} - {error.message or 'Unknown error'}",
-        transport_code=error.code,
+        f"Unexpected API Error: {error.code} - {error.message or 'Unknown error'}"
     )
+    return UpstreamError(pki_rewrite(message), transport_code=error.code)
+
+
+def pki_rewrite(message: str) -> str:
+    """Kibana's ``pkiErrorHandler``: TLS failures get a hint at what to check."""
+    if "UNABLE_TO_VERIFY_LEAF_SIGNATURE" in message:
+        return (
+            f"Certificate error: {message}. Please check if your PKI certificates are valid "
+            "or adjust SSL verification mode."
+        )
+    if "ERR_TLS_CERT_ALTNAME_INVALID" in message or "ERR_TLS_HANDSHAKE" in message:
+        return (
+            f"TLS handshake failed: {message}. "
+            "Verify server certificate hostname and CA configuration."
+        )
+    return message

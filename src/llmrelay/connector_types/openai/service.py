@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Callable, MutableSet
+from collections.abc import AsyncIterator, Callable, Mapping, MutableSet
 
 from pydantic import ValidationError
 
@@ -33,6 +33,7 @@ from llmrelay.connector_types.openai.schemas import (
     StreamParams,
 )
 from llmrelay.connector_types.openai.usage import ChatStreamReader, answer_details
+from llmrelay.connector_types.openai.validation import decoded_pem
 from llmrelay.connectors import (
     ByteStream,
     ConnectorContext,
@@ -44,7 +45,13 @@ from llmrelay.connectors import (
 )
 from llmrelay.connectors.schema import first_error
 from llmrelay.errors import TransportError, UpstreamError
-from llmrelay.transport import HttpResponse, HttpStream, NetworkPolicy
+from llmrelay.transport import (
+    ClientCertificate,
+    HttpResponse,
+    HttpStream,
+    NetworkPolicy,
+    TlsSettings,
+)
 
 EstimateFactory = Callable[[Completion], Callable[[], TokenUsage]]
 
@@ -89,6 +96,7 @@ class OpenAIService(SubActionService):
         self.url = normalise_url(str(config["apiUrl"]))
         default_model = config.get("defaultModel")
         self.default_model = default_model if isinstance(default_model, str) else None
+        self.tls = pki_tls(self.provider, config, context.secrets)
 
     # --- request plumbing -------------------------------------------------------------
 
@@ -135,7 +143,11 @@ class OpenAIService(SubActionService):
     async def _post(self, body: str, timeout_s: float) -> object:
         try:
             response = await self.context.http.post(
-                self.url, headers=self._headers(), body=(body or "{}").encode(), timeout_s=timeout_s
+                self.url,
+                headers=self._headers(),
+                body=(body or "{}").encode(),
+                timeout_s=timeout_s,
+                tls=self.tls,
             )
         except TransportError as exc:
             raise transport_error(exc) from None
@@ -147,7 +159,11 @@ class OpenAIService(SubActionService):
         """The provider's SSE stream, or its whole answer when it is not one."""
         try:
             upstream = await self.context.http.open_stream(
-                self.url, headers=self._headers(), body=(body or "{}").encode(), timeout_s=timeout_s
+                self.url,
+                headers=self._headers(),
+                body=(body or "{}").encode(),
+                timeout_s=timeout_s,
+                tls=self.tls,
             )
             is_event_stream = upstream.headers.get("content-type", "").startswith(
                 "text/event-stream"
@@ -283,6 +299,19 @@ class OpenAIService(SubActionService):
         created: only the privilege decides.
         """
         return {"available": await self.context.event_log_access.can_read_event_log()}
+
+
+def pki_tls(
+    provider: Provider, config: Mapping[str, object], secrets: Mapping[str, str]
+) -> TlsSettings | None:
+    """Kibana applies PKI only for "Other", with PKI material, when ``verificationMode`` is set."""
+    mode = config.get("verificationMode")
+    material = [secrets.get(k) for k in ("certificateData", "privateKeyData", "caData")]
+    if provider != "Other" or not any(material) or mode not in ("full", "certificate", "none"):
+        return None
+    certificate, key, ca = (decoded_pem(value) if value else None for value in material)
+    client = ClientCertificate(certificate, key) if certificate and key else None
+    return TlsSettings(mode, ca, client)
 
 
 def _invoke_body(params: InvokeAIParams) -> str:

@@ -1,7 +1,10 @@
 """The checks Kibana runs after the schema: URL, allowed hosts, and the PKI rules.
 
 Messages are Kibana's, word for word (``configValidator`` / ``secretsValidator`` in
-``server/connector_types/openai/index.ts`` and ``lib/other_openai_utils.ts``).
+``server/connector_types/openai/index.ts`` and ``lib/other_openai_utils.ts``). Kibana only looks
+for a PEM header; after its checks pass, the material is parsed for real (an expired
+certificate, a key of another certificate, a header around garbage are refused here, naming the
+field, rather than failing at the first TLS handshake).
 """
 
 from __future__ import annotations
@@ -11,7 +14,12 @@ import binascii
 from urllib.parse import urlsplit
 
 from llmrelay.errors import BadRequestError
-from llmrelay.transport import NetworkPolicy
+from llmrelay.transport import (
+    ClientMaterialChecks,
+    NetworkPolicy,
+    TlsMaterialError,
+    normalise_pem,
+)
 
 CERTIFICATE_HEADER = "-----BEGIN CERTIFICATE-----"
 PRIVATE_KEY_HEADERS = ("-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----")
@@ -31,6 +39,12 @@ def assert_url(url: str) -> None:
         raise BadRequestError("URL Error: URL must contain hostname")
     if parts.scheme not in ("http", "https"):
         raise BadRequestError("URL Error: Invalid protocol")
+    if parts.username is not None or parts.password is not None:
+        # not a Kibana check: credentials in a URL end up in logs, events and the UI
+        raise BadRequestError(
+            "URL Error: apiUrl must not contain credentials (user:password@); "
+            "put the API key in secrets"
+        )
 
 
 def validate_api_url(url: str, policy: NetworkPolicy) -> None:
@@ -41,6 +55,11 @@ def validate_api_url(url: str, policy: NetworkPolicy) -> None:
             raise BadRequestError(f"error validating url: {NetworkPolicy.allow_list_message(url)}")
     except BadRequestError as exc:
         raise BadRequestError(f"Error configuring OpenAI action: Error: {exc.message}") from None
+
+
+def decoded_pem(data: str) -> str:
+    """A base64-encoded PEM secret as PEM text, cleaned up the way Kibana does before use."""
+    return normalise_pem(_decoded(data))
 
 
 def _decoded(data: str) -> str:
@@ -59,8 +78,13 @@ def _check_pem(data: str, headers: tuple[str, ...], description: str, kind: str)
         )
 
 
-def validate_secret_rules(secrets: dict[str, str]) -> None:
-    """PKI when a certificate or key is given (for any provider), else an API key is required."""
+def validate_secret_rules(
+    secrets: dict[str, str], checks: ClientMaterialChecks | None = None
+) -> None:
+    """PKI when a certificate or key is given (for any provider), else an API key is required.
+
+    With ``checks``, PKI material that passes Kibana's checks is then parsed for real.
+    """
     certificate = secrets.get("certificateData")
     private_key = secrets.get("privateKeyData")
     if not (certificate or private_key):
@@ -76,3 +100,18 @@ def validate_secret_rules(secrets: dict[str, str]) -> None:
     ca = secrets.get("caData")
     if ca:
         _check_pem(ca, (CERTIFICATE_HEADER,), "CA certificate data", "certificate")
+    if checks is None:
+        return
+    try:
+        checks.check(
+            decoded_pem(certificate), decoded_pem(private_key), decoded_pem(ca) if ca else None
+        )
+    except TlsMaterialError as exc:
+        raise BadRequestError(f"Invalid {_FIELDS[exc.part]}: {exc}") from None
+
+
+_FIELDS = {
+    "certificate": "Certificate data",
+    "key": "Private key data",
+    "ca": "CA certificate data",
+}
