@@ -91,7 +91,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             )
             http = OutboundHttp(pool, policy)
             store = EventStore(database)
-            events = EventLogWriter(store)
+            events = EventLogWriter(store, enabled=settings.event_log.enabled)
             executor = ActionExecutor(
                 registry=registry,
                 connectors=connectors,

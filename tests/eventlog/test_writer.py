@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,11 +76,11 @@ class FlakyStore(EventStore):
         self.inner = inner
         self.failures_left = 1
 
-    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    async def insert_rows(self, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if self.failures_left:
             self.failures_left -= 1
             raise OSError("database went away")
-        await self.inner.insert_many(rows)
+        await self.inner.insert_rows(columns, rows)
 
 
 async def test_a_failed_write_is_retried_and_logged(

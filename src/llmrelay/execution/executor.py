@@ -81,6 +81,8 @@ class ActionExecutor:
         else:
             stored, secrets = await self._connectors.load_for_execution(connector_id)
         self._registry.ensure_enabled(stored.connector_type_id)
+        if not self._events.enabled:
+            return (await self._run(stored, secrets, params)).result
         recorder = Recorder(
             self._events,
             stored,

@@ -17,6 +17,7 @@ from llmrelay.settings.files import KIBANA_KEYS, ConfigFile, read_config_file, s
 from llmrelay.settings.models import (
     ActionsSettings,
     DatabaseSettings,
+    EventLogSettings,
     PreconfiguredConnector,
     ServerSettings,
     Settings,
@@ -29,6 +30,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "LLMRELAY_PUBLIC_BASE_URL": ("server", "public_base_url"),
     "LLMRELAY_MAX_PAYLOAD_BYTES": ("server", "max_payload_bytes"),
     "LLMRELAY_DATABASE_URL": ("database", "url"),
+    "LLMRELAY_EVENT_LOG_ENABLED": ("event_log", "enabled"),
     "LLMRELAY_ENCRYPTION_KEY": ("encryption_key",),
     "LLMRELAY_ENCRYPTION_PREVIOUS_KEYS": ("encryption_previous_keys",),
     "LLMRELAY_LOG_LEVEL": ("log_level",),
@@ -87,6 +89,7 @@ __all__ = [
     "ActionsSettings",
     "ConfigFile",
     "DatabaseSettings",
+    "EventLogSettings",
     "PreconfiguredConnector",
     "ServerSettings",
     "Settings",

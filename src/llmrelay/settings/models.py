@@ -34,6 +34,11 @@ class DatabaseSettings(_Section):
     """How long an execution may reuse a connector read from the database (0: never)."""
 
 
+class EventLogSettings(_Section):
+    enabled: bool = True
+    """Whether executions leave an event; off, nothing is queued or written (issue 5's opt-out)."""
+
+
 RESERVED_CONNECTOR_IDS = frozenset({"", "__proto__", "constructor"})
 ALERT_HISTORY_ID = "preconfigured-alert-history-es-index"
 
@@ -73,6 +78,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     actions: ActionsSettings = ActionsSettings()
+    event_log: EventLogSettings = EventLogSettings()
     encryption_key: SecretStr | None = None
     """At least 32 characters; when absent one is generated into ``<data_dir>/encryption.key``."""
     encryption_previous_keys: tuple[SecretStr, ...] = ()
