@@ -17,6 +17,7 @@ from llmrelay.api.wire import (
     parse_body,
     read_json,
 )
+from llmrelay.jsontext import dumps
 
 
 def actions_of(request: Request) -> ActionsClient:
@@ -73,7 +74,7 @@ async def execute_connector(request: Request) -> Response:
     )
     if result.stream is not None:
         return ByteStreamResponse(result.stream)
-    return JSONResponse(result.to_wire())
+    return Response(dumps(result.to_wire()), media_type="application/json")
 
 
 _BASE = "/api/actions"

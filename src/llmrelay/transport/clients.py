@@ -9,7 +9,6 @@ error code and wording Kibana users know (``connect ECONNREFUSED 127.0.0.1:1234`
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from llmrelay.errors import TransportError
+from llmrelay.jsontext import loads
 from llmrelay.transport.policy import NetworkPolicy
 
 
@@ -44,7 +44,7 @@ class HttpResponse:
     def json(self) -> object | None:
         """The body as JSON, or None when it is not JSON (providers sometimes send text)."""
         try:
-            parsed: object = json.loads(self.body)
+            parsed: object = loads(self.body)
         except ValueError:
             return None
         return parsed

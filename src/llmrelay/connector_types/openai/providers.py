@@ -7,12 +7,12 @@ documentation promises, not only on stream paths as its code does.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from llmrelay.connector_types.openai.schemas import Provider
+from llmrelay.jsontext import dumps, loads
 
 OPENAI_OFFICIAL_URLS = frozenset(
     {"https://api.openai.com/v1/chat/completions", "https://api.openai.com/v1/completions"}
@@ -96,7 +96,7 @@ def shape_body(
     A body that is not a JSON object is forwarded unchanged, as Kibana does.
     """
     try:
-        parsed = json.loads(body)
+        parsed = loads(body)
     except ValueError:
         return body
     if not isinstance(parsed, dict):
@@ -113,4 +113,4 @@ def shape_body(
             parsed.pop("parallel_tool_calls", None)
         if not parsed.get("functions"):
             parsed.pop("function_call", None)
-    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+    return dumps(parsed).decode()
