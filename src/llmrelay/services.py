@@ -155,7 +155,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 audit=audit,
             )
             store = EventStore(database)
-            events = EventLogWriter(store)
+            events = EventLogWriter(store, enabled=settings.event_log.enabled)
             estimates = PendingEstimates(events)
             pruner = EventLogPruner(store, settings.event_log.retention_days)
             executor = ActionExecutor(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
@@ -13,7 +14,7 @@ from llmrelay.eventlog import ExecutionEvent
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
 from tests.api.conftest import create_connector
-from tests.conftest import ADMIN_AUTH
+from tests.conftest import ADMIN_AUTH, api_client, make_settings
 from tests.live import serve_in_thread
 from tests.tokens import cl100k_tokens
 from tests.upstream import Fail, Respond, StreamDelay, UpstreamServer
@@ -131,6 +132,25 @@ async def test_a_stream_is_recorded_when_it_ends_with_its_usage(
     assert left.prompt_tokens == cl100k_tokens("<|start|>user\ncount my tokens\n<|end|>")
     assert left.completion_tokens is not None
     assert left.completion_tokens >= cl100k_tokens('{"content":""}')
+
+
+async def test_with_the_event_log_off_executions_leave_no_event(
+    tmp_path: Path, upstream: UpstreamServer
+) -> None:
+    settings = make_settings(tmp_path / "data", **{"event_log.enabled": False})
+    run = {"params": {"subAction": "run", "subActionParams": {"body": BODY}}}
+    stream = {"params": {"subAction": "stream", "subActionParams": {"body": BODY, "stream": True}}}
+    async with api_client(settings) as client:
+        cid = await create_connector(
+            client, upstream.azure_url("gpt4o"), provider="Azure OpenAI", name="unlogged"
+        )
+        response = await client.post(f"/api/actions/connector/{cid}/_execute", json=run)
+        assert response.json()["status"] == "ok"
+        response = await client.post(f"/api/actions/connector/{cid}/_execute", json=stream)
+        assert "[DONE]" in response.text
+    async with open_services(settings) as services:
+        found = await services.actions.recent_executions(cid, principal=Principal.local("test"))
+        assert found == []
 
 
 async def events_written_by_the_server(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,11 +76,11 @@ class FlakyStore(EventStore):
         self.inner = inner
         self.failures_left = 1
 
-    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    async def insert_rows(self, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if self.failures_left:
             self.failures_left -= 1
             raise OSError("database went away")
-        await self.inner.insert_many(rows)
+        await self.inner.insert_rows(columns, rows)
 
 
 async def test_a_failed_write_is_retried_and_logged(
@@ -93,3 +93,17 @@ async def test_a_failed_write_is_retried_and_logged(
     await writer.aclose()
     assert len(await EventLogQueries(store).recent()) == 1
     assert "writing 1 events failed (try 1)" in caplog.text
+
+
+async def test_rows_in_any_column_order_and_mappings_are_stored_alike(store: EventStore) -> None:
+    """85 rows: two full multi-row INSERTs and a short one, on both databases."""
+    columns = ("usage_estimated", "id", "end", *sorted(ExecutionEvent.__dataclass_fields__))
+    columns = tuple(dict.fromkeys(columns))  # the odd order first, each column once
+    rows = [tuple(getattr(event(n), c) for c in columns) for n in range(85)]
+    await store.insert_rows(columns, rows)
+    await store.insert_many([{c: getattr(event(n), c) for c in columns} for n in range(85, 90)])
+    found = await EventLogQueries(store).recent(limit=100)
+    assert len(found) == 90
+    assert {e.id for e in found} == {event(n).id for n in range(90)}
+    first = next(e for e in found if e.id == event(1).id)
+    assert first == event(1)

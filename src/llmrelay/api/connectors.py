@@ -18,6 +18,7 @@ from llmrelay.api.wire import (
     read_json,
 )
 from llmrelay.auth import principal_of
+from llmrelay.jsontext import dumps
 
 
 def actions_of(request: Request) -> ActionsClient:
@@ -87,7 +88,7 @@ async def execute_connector(request: Request) -> Response:
     )
     if result.stream is not None:
         return ByteStreamResponse(result.stream)
-    return JSONResponse(result.to_wire())
+    return Response(dumps(result.to_wire()), media_type="application/json")
 
 
 _BASE = "/api/actions"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -12,6 +11,7 @@ from llmrelay.actions_client import Connector
 from llmrelay.connectors import ConnectorTypeInfo, JsonObject
 from llmrelay.connectors.schema import validate_model
 from llmrelay.errors import BadRequestError
+from llmrelay.jsontext import loads
 
 
 async def read_json(request: Request) -> object:
@@ -20,7 +20,7 @@ async def read_json(request: Request) -> object:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return loads(raw)
     except ValueError:
         raise BadRequestError("Invalid request payload JSON format") from None
 

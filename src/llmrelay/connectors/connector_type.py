@@ -144,17 +144,24 @@ class ConnectorType(ABC):
         """Both checks, failing with Kibana's ``error validating action type ...`` wording.
 
         Used on create and update, and again before every execution (the allowed hosts may
-        have changed since the connector was saved).
+        have changed since the connector was saved; the executor remembers a stored config it
+        validated, see ``ActionExecutor``).
         """
+        return self.validate_config_worded(config, policy), self.validate_secrets_worded(secrets)
+
+    def validate_config_worded(self, config: object, policy: NetworkPolicy) -> JsonObject:
+        """``validate_config`` with the message of :meth:`validate`."""
         try:
-            checked_config = self.validate_config(config, policy)
+            return self.validate_config(config, policy)
         except BadRequestError as exc:
             raise BadRequestError(f"error validating action type config: {exc.message}") from None
+
+    def validate_secrets_worded(self, secrets: object) -> dict[str, str]:
+        """``validate_secrets`` with the message of :meth:`validate`."""
         try:
-            checked_secrets = self.validate_secrets(secrets)
+            return self.validate_secrets(secrets)
         except BadRequestError as exc:
             raise BadRequestError(f"error validating action type secrets: {exc.message}") from None
-        return checked_config, checked_secrets
 
     def sub_actions(self) -> Mapping[str, SubAction]:
         return self.service_class.sub_actions

@@ -35,6 +35,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "LLMRELAY_PUBLIC_BASE_URL": ("server", "public_base_url"),
     "LLMRELAY_MAX_PAYLOAD_BYTES": ("server", "max_payload_bytes"),
     "LLMRELAY_DATABASE_URL": ("database", "url"),
+    "LLMRELAY_EVENT_LOG_ENABLED": ("event_log", "enabled"),
     "LLMRELAY_ENCRYPTION_KEY": ("encryption_key",),
     "LLMRELAY_ENCRYPTION_PREVIOUS_KEYS": ("encryption_previous_keys",),
     "LLMRELAY_LOG_LEVEL": ("log_level",),

@@ -62,6 +62,8 @@ class DatabaseSettings(_Section):
 
 
 class EventLogSettings(_Section):
+    enabled: bool = True
+    """Whether executions leave an event; off, nothing is queued or written (issue 5's opt-out)."""
     retention_days: int = Field(default=90, ge=0)
     """Events older than this are deleted in the background; 0 keeps them for ever."""
     tokenizer_dir: Path | None = None

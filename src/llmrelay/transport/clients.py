@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import ssl
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from llmrelay.errors import TransportError
+from llmrelay.jsontext import loads
 from llmrelay.transport.failures import ERRORS, too_large, translate
 from llmrelay.transport.policy import DIRECT, NetworkPolicy, ProxyRoute, Route
 from llmrelay.transport.tls import TlsSettings, build_ssl_context
@@ -50,7 +50,7 @@ class HttpResponse:
     def json(self) -> object | None:
         """The body as JSON, or None when it is not JSON (providers sometimes send text)."""
         try:
-            parsed: object = json.loads(self.body)
+            parsed: object = loads(self.body)
         except ValueError:
             return None
         return parsed

@@ -10,12 +10,12 @@ retries once without the option when a server refuses it (``refuses_stream_optio
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from llmrelay.connector_types.openai.schemas import Provider
+from llmrelay.jsontext import dumps, loads
 
 OPENAI_OFFICIAL_URLS = frozenset(
     {"https://api.openai.com/v1/chat/completions", "https://api.openai.com/v1/completions"}
@@ -111,12 +111,13 @@ def shape_body(
 
 def without_usage_request(body: str) -> str:
     """The body as it was before llmrelay asked for usage (for a server that refused that)."""
-    parsed = json.loads(body)
+    parsed = loads(body)
+    assert isinstance(parsed, dict)  # shape_request asked for usage in it: an object
     options = parsed["stream_options"]
     del options["include_usage"]
     if not options:
         del parsed["stream_options"]
-    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+    return dumps(parsed).decode()
 
 
 def shape_request(
@@ -133,7 +134,7 @@ def shape_request(
     A body that is not a JSON object is forwarded unchanged, as Kibana does.
     """
     try:
-        parsed = json.loads(body)
+        parsed = loads(body)
     except ValueError:
         return ShapedBody(body, False)
     if not isinstance(parsed, dict):
@@ -149,7 +150,7 @@ def shape_request(
             parsed.pop("parallel_tool_calls", None)
         if not parsed.get("functions"):
             parsed.pop("function_call", None)
-    return ShapedBody(json.dumps(parsed, ensure_ascii=False, separators=(",", ":")), asked)
+    return ShapedBody(dumps(parsed).decode(), asked)
 
 
 REFUSAL_STATUSES = frozenset({400, 422})

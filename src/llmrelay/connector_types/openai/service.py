@@ -67,6 +67,9 @@ def normalise_url(url: str) -> str:
     """Kibana's request URL clean-up: one trailing slash dropped, doubled slashes collapsed."""
     if url.endswith("/"):
         url = url[:-1]
+    first = url.find("//")
+    if first == -1 or ((first == 0 or url[first - 1] == ":") and "//" not in url[first + 1 :]):
+        return url  # only the scheme's "://": nothing to collapse, and no regex run per request
     return _REPEATED_SLASHES.sub(r"\1", url)
 
 
