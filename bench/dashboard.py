@@ -160,8 +160,15 @@ async def measure(db: Database, repeat: int) -> float:
 
 async def measure_http(folder: Path, url: str, repeat: int) -> float:
     """The same through the routes: ActionsClient, JSON encoding and HTML rendering included."""
+    password = "bench-admin-password"
     settings = load_settings(
-        {}, {"data_dir": str(folder), "database.url": url, "encryption_key": "bench-" * 6}
+        {},
+        {
+            "data_dir": str(folder),
+            "database.url": url,
+            "encryption_key": "bench-" * 6,
+            "security.admin_password": password,
+        },
     )
     app = create_app(settings)
     worst = 0.0
@@ -171,10 +178,11 @@ async def measure_http(folder: Path, url: str, repeat: int) -> float:
             transport=httpx.ASGITransport(app=app),
             base_url="http://bench",
             headers={"kbn-xsrf": "bench"},
+            auth=httpx.BasicAuth("admin", password),
         ) as client,
     ):
         for connector_id, name in CONNECTORS.items():
-            await client.post(
+            created = await client.post(
                 f"/api/actions/connector/{connector_id}",
                 json={
                     "name": name,
@@ -183,6 +191,7 @@ async def measure_http(folder: Path, url: str, repeat: int) -> float:
                     "secrets": {"apiKey": "bench"},
                 },
             )
+            assert created.status_code == 200, created.text
         for path in (
             "/internal/usage",
             "/internal/usage/connector/bench-1",

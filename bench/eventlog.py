@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loads import wrk_available, wrk_requests_per_second
 from overhead import targets
-from processes import create_connector, llmrelay_process, upstream_process
+from processes import create_api_key, create_connector, llmrelay_process, upstream_process
 
 
 def main() -> None:
@@ -40,8 +40,10 @@ def main() -> None:
         llmrelay_process(Path(off_dir), {"LLMRELAY_EVENT_LOG_ENABLED": "false"}) as off_url,
     ):
         paths = {
-            "on": targets(upstream_url, on_url, create_connector(on_url, upstream_url)),
-            "off": targets(upstream_url, off_url, create_connector(off_url, upstream_url)),
+            name: targets(
+                upstream_url, url, create_connector(url, upstream_url), create_api_key(url)
+            )
+            for name, url in (("on", on_url), ("off", off_url))
         }
         for name in paths:  # warm both up (connections, caches) before measuring
             wrk_requests_per_second(paths[name]["llmrelay"], args.connections, 2)

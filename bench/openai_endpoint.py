@@ -30,9 +30,14 @@ from loads import (
     wrk_requests_per_second,
 )
 from overhead import CHAT_BODY, targets
-from processes import UPSTREAM_KEY, create_connector, llmrelay_process, upstream_process
+from processes import (
+    UPSTREAM_KEY,
+    create_api_key,
+    create_connector,
+    llmrelay_process,
+    upstream_process,
+)
 
-RELAY_KEY = "bench-openai-key"
 BASELINE = {
     "direct": "direct",
     "_execute": "direct",
@@ -43,11 +48,15 @@ BASELINE = {
 }
 
 
-def openai_targets(upstream_url: str, relay_url: str, connector_id: str) -> dict[str, Target]:
-    kibana = targets(upstream_url, relay_url, connector_id)
+def openai_targets(
+    upstream_url: str, relay_url: str, connector_id: str, auth: dict[str, str]
+) -> dict[str, Target]:
+    """``auth`` is an llmrelay API key's ``ApiKey`` header; the /v1 paths send it as a Bearer
+    token, as OpenAI SDKs do."""
+    kibana = targets(upstream_url, relay_url, connector_id, auth)
     chat = json.loads(CHAT_BODY)
     via_connector = {**chat, "model": connector_id}
-    relay = {"authorization": f"Bearer {RELAY_KEY}"}
+    relay = {"authorization": "Bearer " + auth["authorization"].removeprefix("ApiKey ")}
     direct = {"authorization": f"Bearer {UPSTREAM_KEY}"}
     completions = f"{relay_url}/v1/chat/completions"
     return {
@@ -77,7 +86,7 @@ def main() -> None:
         llmrelay_process(Path(data_dir)) as relay_url,
     ):
         connector_id = create_connector(relay_url, upstream_url)
-        paths = openai_targets(upstream_url, relay_url, connector_id)
+        paths = openai_targets(upstream_url, relay_url, connector_id, create_api_key(relay_url))
         latency = {name: sequential_latencies_ms(t, args.requests) for name, t in paths.items()}
         rate: dict[str, float] = {}
         if wrk_available():
