@@ -305,3 +305,91 @@ async def test_a_user_without_the_privileges_sees_no_controls(
         assert response.status == 403
         assert "connectors:all" in (await page.text_content("#page-error") or "")
     assert watched.elsewhere(base) == []
+
+
+async def tab_to(page: Page, selector: str, presses: int = 40) -> None:
+    """Press Tab until ``selector`` has the focus, as a keyboard user would reach it."""
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        if await page.evaluate(f"() => document.activeElement.matches({selector!r})"):
+            return
+    raise AssertionError(f"{selector} cannot be reached with Tab")
+
+
+async def test_keyboard_only_create_run_streamed_and_delete(
+    settings: Settings, upstream: UpstreamServer
+) -> None:
+    async with served(settings) as (_, base), chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+        watched = Watched(page)
+        await log_in(page, base, "/app/connectors")
+        await tab_to(page, "#create-connector")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{base}/app/connectors/new")
+        await tab_to(page, "#connector-types a")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector("#connector-form[data-ready='true']")
+        await tab_to(page, "#field-name")
+        await page.keyboard.type("Keyboard relay")
+        await tab_to(page, "input[name=variant]:checked")
+        await page.keyboard.press("ArrowDown")  # Azure OpenAI
+        assert await page.is_hidden("#field-defaultModel")
+        await page.keyboard.press("ArrowUp")  # back to OpenAI: its defaults return
+        assert await page.input_value("#field-defaultModel") == DEFAULT_MODEL
+        await tab_to(page, "#field-apiUrl")
+        await page.keyboard.press("Control+A")
+        await page.keyboard.type(upstream.chat_completions_url)
+        await tab_to(page, "#field-apiKey")
+        await page.keyboard.type(UPSTREAM_KEY)
+        await tab_to(page, "#save")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(re.compile(rf"{re.escape(base)}/app/connectors/(?!new)[^/?]+$"))
+        await page.wait_for_selector("#test-panel[data-ready='true']")
+
+        await tab_to(page, "#test-stream")
+        await page.keyboard.press("Space")
+        await tab_to(page, "#test-run")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector("#test-panel[data-runs='1']")
+        assert await page.text_content("#test-answer") == ANSWER
+        assert int(await page.get_attribute("#test-panel", "data-streamed") or 0) > 3
+
+        await page.focus("h1")
+        await tab_to(page, "#delete-connector")
+        await page.keyboard.press("Enter")
+        assert await page.evaluate("() => document.activeElement.id") == "delete-cancel"
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("() => document.activeElement.id") == "delete-confirm"
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{base}/app/connectors")
+        assert await page.is_visible("#empty-state")
+    assert watched.elsewhere(base) == []
+    assert watched.errors == []
+
+
+async def test_deleting_a_preconfigured_connector_shows_the_reason(
+    tmp_path: Path, upstream: UpstreamServer
+) -> None:
+    declared = {
+        "name": "Declared",
+        "actionTypeId": ".gen-ai",
+        "config": {"apiProvider": "OpenAI", "apiUrl": upstream.chat_completions_url},
+        "secrets": {"apiKey": UPSTREAM_KEY},
+    }
+    settings = make_settings(
+        tmp_path / "data", **{"actions.preconfigured": {"declared-llm": declared}}
+    )
+    async with served(settings) as (_, base), chromium() as browser:
+        page = await browser.new_page()
+        await log_in(page, base, "/app/connectors/declared-llm")
+        assert await page.locator("#edit-connector").count() == 0
+        await run_test(page, stream=False)  # a preconfigured connector runs
+        assert await page.text_content("#test-answer") == ANSWER
+        await page.click("#delete-connector")
+        await page.click("#delete-confirm")
+        await page.wait_for_selector("#delete-error:not([hidden])")
+        assert await page.text_content("#delete-error") == (
+            "Not deleted: Preconfigured action declared-llm is not allowed to delete."
+        )
+        await page.click("#delete-cancel")
+        assert page.url == f"{base}/app/connectors/declared-llm"
