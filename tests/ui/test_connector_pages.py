@@ -36,6 +36,8 @@ async def test_home_is_the_connectors_page(
     anonymous = await anonymous_client.get("/app/connectors")
     assert anonymous.status_code in (302, 303, 307)
     assert anonymous.headers["location"] == "/login?next=/app/connectors"
+    deep = await anonymous_client.get("/app/connectors/new?type=.gen-ai")
+    assert deep.headers["location"] == "/login?next=/app/connectors/new%3Ftype%3D.gen-ai"
 
 
 async def test_the_empty_state_explains_and_offers_create(client: httpx.AsyncClient) -> None:

@@ -204,8 +204,7 @@ async def test_rules_are_checked_as_the_user_types_and_by_the_server(
     async with served(settings) as (_, base), chromium() as browser:
         page = await browser.new_page(viewport={"width": 1000, "height": 900})
         watched = Watched(page)
-        await log_in(page, base, "/app/connectors/new")
-        await page.goto(f"{base}/app/connectors/new?type=.gen-ai")
+        await log_in(page, base, "/app/connectors/new?type=.gen-ai")  # back with its query
         await page.wait_for_selector("#connector-form[data-ready='true']")
         await page.fill("#field-apiUrl", "")
         assert await page.text_content("#error-apiUrl") == "URL is required."
