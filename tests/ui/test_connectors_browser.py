@@ -224,7 +224,9 @@ async def test_rules_are_checked_as_the_user_types_and_by_the_server(
         error = await page.text_content("#error-certificateData") or ""
         assert '"-----BEGIN CERTIFICATE-----"' in error
         await page.fill("#field-certificateData", client.certificate_pem)  # pasted
-        assert "needs its private key" in (await page.text_content("#error-certificateData") or "")
+        assert await page.text_content("#error-certificateData") == (
+            "Client certificate (PEM) needs Client private key (PEM) too."
+        )
         await page.click("#save")  # refused on the page: nothing is sent
         assert await page.text_content("#form-error") == "Correct the marked fields."
         assert await page.text_content("#error-name") == "Connector name is required."

@@ -38,6 +38,8 @@ class FormField:
     message_keys: tuple[str, ...] = ()
     """Words that, in a server's 400 message, name this field (besides ``[name]``): the page
     shows the message next to it too."""
+    given_with: str | None = None
+    """A field that must be filled whenever this one is (a client certificate and its key)."""
 
     def shown_for(self, variant: str) -> bool:
         return self.variants is None or variant in self.variants

@@ -98,6 +98,7 @@ OPENAI_FORM = ConnectorForm(
             variants=(OTHER,),
             pem_labels=PEM_CERTIFICATE,
             message_keys=("Invalid Certificate data", "Certificate data must"),
+            given_with="privateKeyData",
         ),
         FormField(
             "privateKeyData",
@@ -107,6 +108,7 @@ OPENAI_FORM = ConnectorForm(
             variants=(OTHER,),
             pem_labels=PEM_PRIVATE_KEY,
             message_keys=("Private key data",),
+            given_with="certificateData",
         ),
         FormField(
             "caData",

@@ -84,13 +84,16 @@
     return label + " must be PEM text beginning with " + wanted + ".";
   }
 
+  function labelOf(field) {
+    var label = field.querySelector("label, legend");
+    return (label ? label.textContent : field.dataset.field).replace(/\s*\(optional\)\s*$/, "").trim();
+  }
+
   // The rule of one field, as the server has it; "" when it holds.
   function problem(field) {
-    var name = field.dataset.field;
     var kind = field.dataset.kind;
     var text = value(field);
-    var label = (field.querySelector("label") || {}).textContent || name;
-    label = label.replace(/\s*\(optional\)\s*$/, "").trim();
+    var label = labelOf(field);
     if (kind === "headers") {
       var seen = {};
       var rows = headerRows();
@@ -133,11 +136,9 @@
         return pem;
       }
     }
-    if (name === "certificateData" || name === "privateKeyData") {
-      var partner = byName(name === "certificateData" ? "privateKeyData" : "certificateData");
-      if (partner && !value(partner)) {
-        return "A client certificate needs its private key, and a key its certificate.";
-      }
+    var partner = field.dataset.givenWith ? byName(field.dataset.givenWith) : null;
+    if (partner && !value(partner)) {
+      return label + " needs " + labelOf(partner) + " too.";
     }
     return "";
   }
