@@ -3,15 +3,18 @@ defaults from the Python constants, search and sorting, and no inline script."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 from starlette.applications import Starlette
 
 from llmrelay.connector_types.openai import DEFAULT_MODEL
 from llmrelay.connector_types.openai.providers import OPENAI_CHAT_COMPLETIONS_URL
+from llmrelay.storage import tables
 from tests.api.conftest import add_user, create_connector
 from tests.conftest import UPSTREAM_KEY, api_client, http_client, make_settings
 from tests.ui.test_usage_pages import Page
@@ -110,6 +113,22 @@ async def test_the_table_searches_and_sorts(client: httpx.AsyncClient) -> None:
     assert found.text("connector-count") == "1 of 3 connectors match “AZURE”."
     nothing = Page((await client.get("/app/connectors?q=nothing-like-this")).text)
     assert "No connector matches" in nothing.text("connectors-table")
+
+
+async def test_a_connector_without_secrets_is_marked(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    connector_id = await create_connector(client, "http://127.0.0.1:9/v1", name="Imported")
+    async with app.state.services.database.begin() as connection:  # as an import leaves it
+        await connection.execute(
+            update(tables.connectors)
+            .where(tables.connectors.c.id == connector_id)
+            .values(secrets=None)
+        )
+    listing = Page((await client.get("/app/connectors")).text)
+    assert "Imported Missing secrets" in listing.text("connectors-table")
+    page = Page((await client.get(f"/app/connectors/{connector_id}")).text)
+    assert "Missing secrets" in re.sub(r"\s+", " ", page.text_by_id["main"])
 
 
 async def test_names_are_escaped(client: httpx.AsyncClient) -> None:

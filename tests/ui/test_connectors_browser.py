@@ -154,7 +154,7 @@ async def test_create_test_edit_dashboard_delete(
         await run_test(page, stream=False)  # the new secrets work
         assert await page.text_content("#test-answer") == ANSWER
 
-        await app.state.services.events.flush()  # the writer batches; the dashboard reads it
+        await app.state.services.flush_events()  # the writer batches; the dashboard reads it
         await page.click("#usage-link")
         await page.wait_for_url(f"{base}/app/connectors/{connector_id}/usage")
         await page.wait_for_selector("#charts[data-drawn='true']", timeout=20_000)
