@@ -264,11 +264,13 @@ async def test_rules_are_checked_as_the_user_types_and_by_the_server(
 
         # PEM files are sent base64-encoded: the server decodes them and accepts the connector
         await page.fill("#field-apiUrl", upstream.chat_completions_url)
-        await page.click("#save")
+        await page.click("#save-and-test")
         await page.wait_for_timeout(300)
         assert await page.is_hidden("#form-error"), await page.text_content("#form-error")
         await page.wait_for_url(re.compile(rf"{re.escape(base)}/app/connectors/(?!new)[^/?]+$"))
         assert await heading(page) == "Elsewhere"
+        await page.wait_for_selector("#test-panel[data-ready='true']")
+        assert await page.evaluate("() => document.activeElement.id") == "test-body"
     assert watched.elsewhere(base) == []
     # the browser reports the server's 400, and nothing else
     assert watched.errors == [

@@ -321,7 +321,8 @@
       return;
     }
     formError.hidden = true;
-    var save = document.getElementById("save");
+    var save = event.submitter || document.getElementById("save");
+    var then = save.dataset.then === "test" ? "#test-body" : ""; // the browser focuses it
     save.disabled = true;
     var url = "/api/actions/connector" + (connectorId ? "/" + encodeURIComponent(connectorId) : "");
     fetch(url, {
@@ -334,7 +335,7 @@
         if (!response.ok) {
           throw new Error(data.message || "the server answered " + response.status);
         }
-        window.location.assign("/app/connectors/" + encodeURIComponent(data.id));
+        window.location.assign("/app/connectors/" + encodeURIComponent(data.id) + then);
       });
     }).catch(function (error) {
       save.disabled = false;
