@@ -9,98 +9,23 @@ docs/eventlog.md.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import random
-import socket
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import uvicorn
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
-from starlette.applications import Starlette
+from playwright.async_api import Page
 
-from llmrelay.app import create_app
 from llmrelay.eventlog import ExecutionEvent
 from llmrelay.settings import Settings
-from tests.components import require
-from tests.conftest import ADMIN_AUTH, ADMIN_USERNAME, TEST_ADMIN_PASSWORD
+from tests.conftest import ADMIN_AUTH
+from tests.ui.browser import Watched, chromium, log_in, served
 from tests.usage_history import RANGE, write_history
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CHARTS = ("chart-tokens", "chart-executions", "chart-latency", "chart-models")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def served(settings: Settings) -> AsyncIterator[tuple[Starlette, str]]:
-    """The app behind a real uvicorn on a loopback port, as a browser needs it."""
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield app, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    require("chromium", CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-class Watched:
-    """Every request a page makes, and every console error or script exception it has."""
-
-    def __init__(self, page: Page) -> None:
-        self.urls: list[str] = []
-        self.errors: list[str] = []
-        page.on("request", self._request)
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def _request(self, request: Request) -> None:
-        self.urls.append(request.url)
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
 
 
 async def drawn(page: Page, chart_id: str) -> int:
@@ -109,16 +34,6 @@ async def drawn(page: Page, chart_id: str) -> int:
         f"#{chart_id} .main-svg .point, #{chart_id} .main-svg .scatterlayer .trace path.js-line"
     ).count()
     return count
-
-
-async def log_in(page: Page, base: str, path: str) -> None:
-    """Open ``path`` as a person does: sent to the login page first, then back to ``path``."""
-    await page.goto(f"{base}{path}")
-    assert page.url.startswith(f"{base}/login?next="), page.url
-    await page.fill("#username", ADMIN_USERNAME)
-    await page.fill("#password", TEST_ADMIN_PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}{path}")
 
 
 async def test_charts_are_drawn_from_this_origin_only(settings: Settings) -> None:

@@ -88,7 +88,9 @@ class AuthenticationGuard:
         except UserError as exc:
             path = scope["path"]
             if exc.status_code == 401 and not is_api_path(path) and scope["method"] == "GET":
-                location = f"/login?next={quote(path, safe='/')}"
+                query = scope.get("query_string", b"").decode("latin-1")
+                target = f"{path}?{query}" if query else path  # a deep link keeps its query
+                location = f"/login?next={quote(target, safe='/')}"
                 await send(
                     {
                         "type": "http.response.start",

@@ -16,6 +16,7 @@ from llmrelay.connectors.connector_type import (
     SubActionService,
     sub_action,
 )
+from llmrelay.connectors.form import ConnectorForm, FormField
 from llmrelay.connectors.registry import ConnectorTypeRegistry
 from llmrelay.connectors.tokens import TiktokenCounter
 from llmrelay.connectors.usage import (
@@ -30,12 +31,14 @@ __all__ = [
     "EVERYONE_MAY_READ_EVENT_LOG",
     "ByteStream",
     "ConnectorContext",
+    "ConnectorForm",
     "ConnectorType",
     "ConnectorTypeInfo",
     "ConnectorTypeRegistry",
     "EventLogAccess",
     "EveryoneMayReadEventLog",
     "ExecutionDetails",
+    "FormField",
     "JsonObject",
     "StreamObserver",
     "SubAction",

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from llmrelay.connectors.form import ConnectorForm
 from llmrelay.connectors.usage import ExecutionDetails, StreamObserver
 from llmrelay.errors import BadRequestError
 from llmrelay.transport import NetworkPolicy, OutboundHttp
@@ -122,6 +123,8 @@ class ConnectorTypeInfo:
     is_system_action_type: bool = False
     is_deprecated: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
+    form: ConnectorForm | None = None
+    """What the web UI's create/edit form shows for this type; None: no form."""
 
 
 class ConnectorType(ABC):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from llmrelay.ui import assets, usage
+from llmrelay.ui import assets, connectors, usage
 
 
 def ui_routes() -> list[BaseRoute]:
     """The pages and their static files; built per app (the template environment is not shared)."""
-    return [*usage.routes(), *assets.routes()]
+    return [*connectors.routes(), *usage.routes(), *assets.routes()]
 
 
 __all__ = ["ui_routes"]

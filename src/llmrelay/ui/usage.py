@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -22,6 +22,7 @@ from llmrelay.errors import UserError
 from llmrelay.eventlog import UsageDashboard, UsageQuery
 from llmrelay.eventlog.dashboard import INTERVALS, PERCENTILE_RELATIVE_ERROR
 from llmrelay.ui.assets import STATIC_PREFIX, asset_version
+from llmrelay.ui.templating import environment
 
 RANGE_LABELS = {
     "15m": "Last 15 minutes",
@@ -56,21 +57,13 @@ def _local_input(value: datetime) -> str:
 
 
 def _environment() -> Environment:
-    environment = Environment(
-        loader=PackageLoader("llmrelay.ui", "templates"),
-        autoescape=select_autoescape(default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters.update(
-        path_segment=lambda value: quote(str(value), safe=""),
+    return environment(
         number=_number,
         moment=_moment,
         milliseconds=_milliseconds,
         duration_ns=_duration_ns,
         local_input=_local_input,
     )
-    return environment
 
 
 def _actions(request: Request) -> ActionsClient:

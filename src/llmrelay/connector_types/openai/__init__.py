@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel
 
 from llmrelay.connector_types.openai.estimate import Completion, stream_estimate
+from llmrelay.connector_types.openai.form import OPENAI_FORM
 from llmrelay.connector_types.openai.schemas import (
     CONFIG_ALTERNATIVES,
     DEFAULT_MODEL,
@@ -41,6 +42,7 @@ class OpenAIConnectorType(ConnectorType):
             "generativeAIForObservability",
             "generativeAIForSearchPlayground",
         ),
+        form=OPENAI_FORM,
     )
     service_class = OpenAIService
 

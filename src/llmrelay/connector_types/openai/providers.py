@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from llmrelay.connector_types.openai.schemas import Provider
 from llmrelay.jsontext import dumps, loads
 
+OPENAI_CHAT_COMPLETIONS_URL = "https://api.openai.com/v1/chat/completions"
+"""Kibana's ``OPENAI_CHAT_URL``: the URL the create form starts an OpenAI connector with."""
 OPENAI_OFFICIAL_URLS = frozenset(
-    {"https://api.openai.com/v1/chat/completions", "https://api.openai.com/v1/completions"}
+    {OPENAI_CHAT_COMPLETIONS_URL, "https://api.openai.com/v1/completions"}
 )
 AZURE_PATH_TEMPLATES = (
     re.compile(r"/openai/deployments/[^/]+/chat/completions"),
