@@ -196,19 +196,31 @@ class ActionsClient:
         name: str,
         config: Mapping[str, object] | None = None,
         secrets: Mapping[str, object] | None = None,
+        keep_secrets_when_empty: bool = False,
     ) -> Connector:
-        """Secrets are replaced wholesale and revalidated, as in Kibana."""
+        """Secrets are replaced wholesale and revalidated, as in Kibana; with
+        ``keep_secrets_when_empty`` (the web UI's edit form, which never sees them) an update
+        that gives no secret at all keeps the stored ones, and only the config is validated."""
         self._authorize(principal, "connectors:all", "connector_update", connector_id)
         if connector_id in self._preconfigured:
             raise BadRequestError(f"Preconfigured action {connector_id} can not be updated.")
         existing = await self._connectors.get(connector_id)
         connector_type = self._registry.get(existing.connector_type_id)
         self._registry.ensure_enabled(existing.connector_type_id)
-        checked_config, checked_secrets = connector_type.validate(
-            dict(config or {}), dict(secrets or {}), self._policy
-        )
+        keep = keep_secrets_when_empty and not secrets
+        if keep:
+            checked_config = connector_type.validate_config_worded(dict(config or {}), self._policy)
+            checked_secrets = None
+        else:
+            checked_config, checked_secrets = connector_type.validate(
+                dict(config or {}), dict(secrets or {}), self._policy
+            )
         stored = await self._connectors.update(
-            connector_id, name=name, config=checked_config, secrets=checked_secrets
+            connector_id,
+            name=name,
+            config=checked_config,
+            secrets=checked_secrets,
+            keep_secrets=keep,
         )
         self._audit.record(
             "connector_update", "success", principal=principal, target=connector_id, message=name

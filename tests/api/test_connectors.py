@@ -9,8 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.conftest import create_connector
 from tests.conftest import api_client, make_settings
 from tests.transport.certificates import issue, make_ca
+from tests.upstream import UpstreamServer
 
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
 
@@ -536,3 +538,37 @@ async def test_nested_and_numeric_fields_are_named_as_written(
 ) -> None:
     response = await client.post("/api/actions/connector", json={**openai_body(), "config": config})
     assert line in response.json()["message"].splitlines()
+
+
+async def test_the_internal_update_keeps_secrets_when_none_is_given(
+    client: httpx.AsyncClient, upstream: UpstreamServer
+) -> None:
+    cid = await create_connector(client, upstream.chat_completions_url, name="kept")
+    config = {"apiProvider": "OpenAI", "apiUrl": upstream.chat_completions_url}
+    refused = await client.put(
+        f"/api/actions/connector/{cid}", json={"name": "x", "config": config}
+    )
+    assert refused.status_code == 400  # Kibana's route still replaces secrets wholesale
+    kept = await client.put(
+        f"/internal/actions/connector/{cid}", json={"name": "renamed", "config": config}
+    )
+    assert kept.status_code == 200, kept.text
+    assert (kept.json()["name"], kept.json()["is_missing_secrets"]) == ("renamed", False)
+    hello = '{"messages":[{"role":"user","content":"Hello world"}]}'
+    run = {"params": {"subAction": "run", "subActionParams": {"body": hello}}}
+    answer = (await client.post(f"/api/actions/connector/{cid}/_execute", json=run)).json()
+    assert answer["status"] == "ok", answer  # the upstream accepts only the key given at creation
+    replaced = await client.put(
+        f"/internal/actions/connector/{cid}",
+        json={"name": "renamed", "config": config, "secrets": {"apiKey": "sk-wrong"}},
+    )
+    assert replaced.status_code == 200
+    answer = (await client.post(f"/api/actions/connector/{cid}/_execute", json=run)).json()
+    assert answer["status"] == "error"
+    assert "401" in answer["service_message"]
+    bad = await client.put(
+        f"/internal/actions/connector/{cid}",
+        json={"name": "renamed", "config": {**config, "apiUrl": "ftp://x"}},
+    )
+    assert bad.status_code == 400
+    assert "Invalid protocol" in bad.json()["message"]

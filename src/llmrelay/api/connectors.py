@@ -59,6 +59,21 @@ async def update_connector(request: Request) -> JSONResponse:
     return JSONResponse(connector_to_wire(connector))
 
 
+async def update_connector_keeping_secrets(request: Request) -> JSONResponse:
+    """llmrelay's own update for the web UI: no ``secrets`` (or ``{}``) keeps the stored ones."""
+    connector_id = request.path_params["connector_id"]
+    body = parse_body(UpdateConnectorBody, await read_json(request))
+    connector = await actions_of(request).update(
+        connector_id,
+        principal=principal_of(request.scope),
+        name=body.name,
+        config=body.config,
+        secrets=body.secrets,
+        keep_secrets_when_empty=True,
+    )
+    return JSONResponse(connector_to_wire(connector))
+
+
 async def delete_connector(request: Request) -> Response:
     await actions_of(request).delete(
         request.path_params["connector_id"], principal=principal_of(request.scope)
@@ -97,6 +112,11 @@ routes: list[BaseRoute] = [
     Route(f"{_BASE}/connector/{{connector_id}}", create_connector, methods=["POST"]),
     Route(f"{_BASE}/connector/{{connector_id}}", get_connector, methods=["GET"]),
     Route(f"{_BASE}/connector/{{connector_id}}", update_connector, methods=["PUT"]),
+    Route(
+        "/internal/actions/connector/{connector_id}",
+        update_connector_keeping_secrets,
+        methods=["PUT"],
+    ),
     Route(f"{_BASE}/connector/{{connector_id}}", delete_connector, methods=["DELETE"]),
     Route(f"{_BASE}/connectors", get_all_connectors, methods=["GET"]),
     Route(f"{_BASE}/connector_types", list_connector_types, methods=["GET"]),

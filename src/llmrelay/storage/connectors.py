@@ -157,26 +157,35 @@ class ConnectorRepository:
         name: str,
         config: Mapping[str, object],
         secrets: Mapping[str, str] | None,
+        keep_secrets: bool = False,
     ) -> StoredConnector:
         """Replace name, config and secrets wholesale, as Kibana's update does.
 
-        Secrets are replaced too: ``None`` clears them (``is_missing_secrets`` becomes true). The
-        type and creation time are kept. One statement, so a concurrent delete cannot interleave.
+        Secrets are replaced too: ``None`` clears them (``is_missing_secrets`` becomes true),
+        unless ``keep_secrets``, which leaves the stored ones as they are (they never leave
+        storage for it). The type and creation time are kept. One statement, so a concurrent
+        delete cannot interleave.
         """
         config_text = _dump_config(config)
+        values: dict[str, object] = {
+            "name": name,
+            "config": config_text,
+            "updated_at": datetime.now(UTC),
+        }
+        if not keep_secrets:
+            values["secrets"] = self._seal(id, secrets)
         statement = (
             update(connectors)
             .where(connectors.c.id == id)
-            .values(
-                name=name,
-                config=config_text,
-                secrets=self._seal(id, secrets),
-                updated_at=datetime.now(UTC),
-            )
+            .values(**values)
             # Only plain columns: SQLite 3.40 evaluates "secrets IS NULL" in RETURNING against
-            # the old row, so is_missing_secrets is taken from the value just written.
+            # the old row, so is_missing_secrets is taken from the value just written (or, when
+            # kept, from the old row, which is then right).
             .returning(
-                connectors.c.connector_type_id, connectors.c.created_at, connectors.c.updated_at
+                connectors.c.connector_type_id,
+                connectors.c.created_at,
+                connectors.c.updated_at,
+                connectors.c.secrets.is_(None).label("secrets_missing"),
             )
         )
         self._cache.pop(id, None)
@@ -190,7 +199,7 @@ class ConnectorRepository:
             name=name,
             connector_type_id=row.connector_type_id,
             config=_load_config(config_text),
-            is_missing_secrets=secrets is None,
+            is_missing_secrets=bool(row.secrets_missing) if keep_secrets else secrets is None,
             created_at=_timestamp(row.created_at),
             updated_at=_timestamp(row.updated_at),
         )

@@ -117,6 +117,9 @@
       return "";
     }
     var required = field.dataset.requiredFor === "*" || list(field.dataset.requiredFor).indexOf(variant()) >= 0;
+    if (connectorId && field.dataset.section === "secrets") {
+      required = false; // an edit that gives no secret keeps the stored ones
+    }
     var unless = list(field.dataset.requiredUnless).some(function (other) {
       var otherField = byName(other);
       return otherField && shown(otherField) && value(otherField);
@@ -324,7 +327,10 @@
     var save = event.submitter || document.getElementById("save");
     var then = save.dataset.then === "test" ? "#test-body" : ""; // the browser focuses it
     save.disabled = true;
-    var url = "/api/actions/connector" + (connectorId ? "/" + encodeURIComponent(connectorId) : "");
+    // an edit goes to llmrelay's own update, which keeps the stored secrets when none is given
+    var url = connectorId
+      ? "/internal/actions/connector/" + encodeURIComponent(connectorId)
+      : "/api/actions/connector";
     fetch(url, {
       method: connectorId ? "PUT" : "POST",
       credentials: "same-origin",
