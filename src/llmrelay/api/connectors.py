@@ -46,7 +46,7 @@ async def get_connector(request: Request) -> JSONResponse:
     return JSONResponse(connector_to_wire(connector))
 
 
-async def update_connector(request: Request) -> JSONResponse:
+async def _update(request: Request, *, keep_secrets_when_empty: bool) -> JSONResponse:
     connector_id = request.path_params["connector_id"]
     body = parse_body(UpdateConnectorBody, await read_json(request))
     connector = await actions_of(request).update(
@@ -55,23 +55,18 @@ async def update_connector(request: Request) -> JSONResponse:
         name=body.name,
         config=body.config,
         secrets=body.secrets,
+        keep_secrets_when_empty=keep_secrets_when_empty,
     )
     return JSONResponse(connector_to_wire(connector))
+
+
+async def update_connector(request: Request) -> JSONResponse:
+    return await _update(request, keep_secrets_when_empty=False)
 
 
 async def update_connector_keeping_secrets(request: Request) -> JSONResponse:
     """llmrelay's own update for the web UI: no ``secrets`` (or ``{}``) keeps the stored ones."""
-    connector_id = request.path_params["connector_id"]
-    body = parse_body(UpdateConnectorBody, await read_json(request))
-    connector = await actions_of(request).update(
-        connector_id,
-        principal=principal_of(request.scope),
-        name=body.name,
-        config=body.config,
-        secrets=body.secrets,
-        keep_secrets_when_empty=True,
-    )
-    return JSONResponse(connector_to_wire(connector))
+    return await _update(request, keep_secrets_when_empty=True)
 
 
 async def delete_connector(request: Request) -> Response:
