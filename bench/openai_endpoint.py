@@ -13,11 +13,9 @@ Run: ``.venv/bin/python bench/openai_endpoint.py`` (throughput needs ``wrk``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,18 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loads import (
     Target,
     percentile,
-    sequential_latencies_ms,
-    wrk_available,
-    wrk_requests_per_second,
 )
 from overhead import CHAT_BODY, targets
 from processes import (
     UPSTREAM_KEY,
-    create_api_key,
-    create_connector,
-    llmrelay_process,
-    upstream_process,
 )
+from runs import measure
 
 BASELINE = {
     "direct": "direct",
@@ -74,26 +66,8 @@ def openai_targets(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000, help="sequential requests per path")
-    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk load per path")
-    parser.add_argument("--connections", type=int, default=64)
-    args = parser.parse_args()
-
-    with (
-        tempfile.TemporaryDirectory() as data_dir,
-        upstream_process() as upstream_url,
-        llmrelay_process(Path(data_dir)) as relay_url,
-    ):
-        connector_id = create_connector(relay_url, upstream_url)
-        paths = openai_targets(upstream_url, relay_url, connector_id, create_api_key(relay_url))
-        latency = {name: sequential_latencies_ms(t, args.requests) for name, t in paths.items()}
-        rate: dict[str, float] = {}
-        if wrk_available():
-            rate = {
-                name: wrk_requests_per_second(t, args.connections, args.duration)
-                for name, t in paths.items()
-            }
+    run = measure(__doc__, openai_targets)
+    latency, rate = run.latency_ms, run.requests_per_s
 
     print(
         f"{'path':18}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'+p50 ms':>9}"
@@ -113,8 +87,8 @@ def main() -> None:
     if not rate:
         print("throughput skipped: wrk is not installed (apt-get install wrk)")
     print(
-        f"({args.requests} sequential requests per path; {args.duration} s of wrk per path at "
-        f"{args.connections} connections; +p50 and x direct against the direct path of the "
+        f"({run.requests} sequential requests per path; {run.duration_s} s of wrk per path at "
+        f"{run.connections} connections; +p50 and x direct against the direct path of the "
         "same kind)"
     )
 

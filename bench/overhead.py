@@ -10,11 +10,9 @@ Run: ``make bench`` (needs ``wrk``: ``apt-get install wrk``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -22,17 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loads import (
     Target,
     percentile,
-    sequential_latencies_ms,
-    wrk_available,
-    wrk_requests_per_second,
 )
 from processes import (
     UPSTREAM_KEY,
-    create_api_key,
-    create_connector,
-    llmrelay_process,
-    upstream_process,
 )
+from runs import measure
 
 CHAT_BODY = '{"model":"gpt-4.1","messages":[{"role":"user","content":"Hello world"}]}'
 
@@ -56,26 +48,8 @@ def targets(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000, help="sequential requests per path")
-    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk load per path")
-    parser.add_argument("--connections", type=int, default=64)
-    args = parser.parse_args()
-
-    with (
-        tempfile.TemporaryDirectory() as data_dir,
-        upstream_process() as upstream_url,
-        llmrelay_process(Path(data_dir)) as relay_url,
-    ):
-        connector_id = create_connector(relay_url, upstream_url)
-        paths = targets(upstream_url, relay_url, connector_id, create_api_key(relay_url))
-        latency = {name: sequential_latencies_ms(t, args.requests) for name, t in paths.items()}
-        rate: dict[str, float] = {}
-        if wrk_available():
-            rate = {
-                name: wrk_requests_per_second(t, args.connections, args.duration)
-                for name, t in paths.items()
-            }
+    run = measure(__doc__, targets)
+    latency, rate = run.latency_ms, run.requests_per_s
 
     def row(label: str, direct: float, relay: float, difference: str, digits: int = 3) -> None:
         print(f"{label:30}{direct:12.{digits}f}{relay:12.{digits}f}{difference:>16}")
@@ -90,11 +64,11 @@ def main() -> None:
     row("mean latency (ms)", mean_direct, mean_relay, f"{mean_relay - mean_direct:+.3f} ms")
     if rate:
         ratio = rate["llmrelay"] / rate["direct"]
-        label = f"req/s at {args.connections} connections"
+        label = f"req/s at {run.connections} connections"
         row(label, rate["direct"], rate["llmrelay"], f"{ratio:.2f} x", digits=0)
     else:
         print("throughput skipped: wrk is not installed (apt-get install wrk)")
-    print(f"({args.requests} sequential requests per path; {args.duration} s of wrk per path)")
+    print(f"({run.requests} sequential requests per path; {run.duration_s} s of wrk per path)")
 
 
 if __name__ == "__main__":
