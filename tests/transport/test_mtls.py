@@ -6,8 +6,6 @@ API, as a user would; the certificates are made for this run (``certificates.py`
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +21,8 @@ from tests.conftest import ADMIN_AUTH, UPSTREAM_KEY, api_client, make_settings
 from tests.live import serve_in_thread
 from tests.transport.certificates import Issued, b64, issue, make_ca
 from tests.transport.servers import Nginx, nginx_tls
+from tests.transport.streaming import ANSWER, HELLO, stream_arrivals, streamed_text
 from tests.upstream import StreamDelay, UpstreamServer
-
-HELLO = '{"messages":[{"role":"user","content":"Hello world"}]}'
-ANSWER = "Hello! You said: Hello world"
 
 
 @dataclass(frozen=True)
@@ -145,20 +141,8 @@ async def test_the_right_client_certificate_streams_as_events_arrive(
         ) as client:
             cid = await create(client, pki_connector(mtls.url(), pki.client, pki.server_ca))
             module_upstream.queue(StreamDelay(0.2))
-            params = {"subAction": "stream", "subActionParams": {"body": HELLO, "stream": True}}
-            started = time.monotonic()
-            arrivals: list[tuple[float, bytes]] = []
-            async with client.stream(
-                "POST", f"/api/actions/connector/{cid}/_execute", json={"params": params}
-            ) as response:
-                assert response.status_code == 200
-                async for chunk in response.aiter_raw():
-                    arrivals.append((time.monotonic() - started, chunk))
-    body = b"".join(chunk for _, chunk in arrivals).decode()
-    events = [line[6:] for line in body.split("\n") if line.startswith("data: ")]
-    assert events[-1] == "[DONE]"
-    words = [json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1]]
-    assert "".join(words) == ANSWER
+            arrivals = await stream_arrivals(client, cid)
+    assert streamed_text(arrivals) == ANSWER
     # 8 events 0.2 s apart: the first arrived long before the upstream sent the last
     assert arrivals[0][0] < arrivals[-1][0] - 0.8
 

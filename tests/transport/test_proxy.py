@@ -8,9 +8,7 @@ app (and with it the pooled connections) has stopped.
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +21,9 @@ from tests.conftest import ADMIN_AUTH, UPSTREAM_KEY, api_client, make_settings
 from tests.live import serve_in_thread
 from tests.transport.certificates import Issued, issue, make_ca
 from tests.transport.servers import Nginx, Squid, free_port, nginx_tls, squid_proxy
+from tests.transport.streaming import ANSWER, HELLO, stream_arrivals, streamed_text
 from tests.upstream import StreamDelay, UpstreamServer
 
-HELLO = '{"messages":[{"role":"user","content":"Hello world"}]}'
-ANSWER = "Hello! You said: Hello world"
 USER, PASSWORD = "relay", "s3cret:with colon"
 
 
@@ -256,19 +253,8 @@ async def test_events_pass_through_the_proxy_as_they_arrive(
             response = await client.post("/api/actions/connector", json=connector(url))
             cid = response.json()["id"]
             module_upstream.queue(StreamDelay(0.2))
-            params = {"subAction": "stream", "subActionParams": {"body": HELLO, "stream": True}}
-            started = time.monotonic()
-            async with client.stream(
-                "POST", f"/api/actions/connector/{cid}/_execute", json={"params": params}
-            ) as streamed:
-                assert streamed.status_code == 200
-                async for chunk in streamed.aiter_raw():
-                    arrivals.append((time.monotonic() - started, chunk))
-    body = b"".join(chunk for _, chunk in arrivals).decode()
-    events = [line[6:] for line in body.split("\n") if line.startswith("data: ")]
-    assert events[-1] == "[DONE]"
-    words = [json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1]]
-    assert "".join(words) == ANSWER
+            arrivals = await stream_arrivals(client, cid)
+    assert streamed_text(arrivals) == ANSWER
     # 8 events sent 0.2 s apart: the first reached the caller long before the last was sent
     assert arrivals[0][0] < arrivals[-1][0] - 0.8
     assert len(arrivals) >= 4
