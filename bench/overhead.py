@@ -1,7 +1,9 @@
 """What llmrelay adds to a `run`: the same request straight to the upstream and through `_execute`.
 
 Prints, for each path, requests per second at 64 concurrent connections (wrk) and p50/p99
-latency one request at a time, then the ratios. Relayed requests authenticate with an API key,
+latency one request at a time, then the ratios. A third path, the floor, sends the same body
+through ``floor_app.py``: uvicorn, Starlette and aiohttp forwarding it with nothing else, the
+most any relay built on this stack could reach here. Relayed requests authenticate with an API key,
 as real clients must. The upstream, llmrelay (one process, SQLite)
 and the load generator share this machine, so compare figures within one run only.
 
@@ -48,26 +50,43 @@ def targets(
 
 
 def main() -> None:
-    run = measure(__doc__, targets)
+    run = measure(__doc__, targets, floor_body=CHAT_BODY.encode())
     latency, rate = run.latency_ms, run.requests_per_s
+    columns = ("direct", "floor", "llmrelay")
 
-    def row(label: str, direct: float, relay: float, difference: str, digits: int = 3) -> None:
-        print(f"{label:30}{direct:12.{digits}f}{relay:12.{digits}f}{difference:>16}")
+    def row(label: str, values: list[float], relay: str, floor: str, digits: int = 3) -> None:
+        figures = "".join(f"{value:10.{digits}f}" for value in values)
+        print(f"{label:30}{figures}{relay:>16}{floor:>14}")
 
-    print(f"{'':30}{'direct':>12}{'llmrelay':>12}{'difference':>16}")
+    print(
+        f"{'':30}" + "".join(f"{name:>10}" for name in columns) + f"{'llmrelay':>16}{'floor':>14}"
+    )
     for name, fraction in (("p50", 0.50), ("p99", 0.99)):
-        direct = percentile(latency["direct"], fraction)
-        relay = percentile(latency["llmrelay"], fraction)
-        row(f"{name} latency, sequential (ms)", direct, relay, f"{relay - direct:+.3f} ms")
-    mean_direct = statistics.fmean(latency["direct"])
-    mean_relay = statistics.fmean(latency["llmrelay"])
-    row("mean latency (ms)", mean_direct, mean_relay, f"{mean_relay - mean_direct:+.3f} ms")
+        values = [percentile(latency[column], fraction) for column in columns]
+        direct, floor, relay = values
+        row(
+            f"{name} latency, sequential (ms)",
+            values,
+            f"{relay - direct:+.3f} ms",
+            f"{floor - direct:+.3f} ms",
+        )
+    means = [statistics.fmean(latency[column]) for column in columns]
+    row(
+        "mean latency (ms)",
+        means,
+        f"{means[2] - means[0]:+.3f} ms",
+        f"{means[1] - means[0]:+.3f} ms",
+    )
     if rate:
-        ratio = rate["llmrelay"] / rate["direct"]
+        values = [rate[column] for column in columns]
         label = f"req/s at {run.connections} connections"
-        row(label, rate["direct"], rate["llmrelay"], f"{ratio:.2f} x", digits=0)
+        row(label, values, f"{values[2] / values[0]:.2f} x", f"{values[1] / values[0]:.2f} x", 0)
     else:
         print("throughput skipped: wrk is not installed (apt-get install wrk)")
+    print(
+        "(the last two columns: llmrelay and the floor against direct; the floor is the stack "
+        "alone, forwarding with nothing of llmrelay's on the way)"
+    )
     print(f"({run.requests} sequential requests per path; {run.duration_s} s of wrk per path)")
 
 

@@ -58,6 +58,36 @@ def upstream_process() -> Iterator[str]:
         process.wait(10)
 
 
+def wait_until_listening(url: str, process: subprocess.Popen[bytes], name: str) -> None:
+    parts = urlsplit(url)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection((parts.hostname, parts.port), timeout=1):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.1)
+
+
+@contextmanager
+def floor_process(upstream_url: str) -> Iterator[str]:
+    """``floor_app.py`` forwarding to ``upstream_url``; yields the URL to POST to."""
+    port = free_port()
+    chat = f"{upstream_url}/v1/chat/completions"
+    script = str(ROOT / "bench" / "floor_app.py")
+    process = subprocess.Popen([sys.executable, script, "--port", str(port), "--upstream", chat])
+    url = f"http://127.0.0.1:{port}/forward"
+    try:
+        wait_until_listening(url, process, "the floor forwarder")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 @contextmanager
 def llmrelay_process(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """``llmrelay serve`` (one process, SQLite) in ``data_dir``; yields its base URL."""
