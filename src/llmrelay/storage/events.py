@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select
 
 from llmrelay.storage.db import Database
-from llmrelay.storage.rollups import add_to_rollups, delete_rollups_before
+from llmrelay.storage.prepared import PreparedBatch
+from llmrelay.storage.rollups import delete_rollups_before, rollup_statements
 from llmrelay.storage.tables import events
 
 MAX_PAGE = 10_000
@@ -100,21 +101,22 @@ class EventStore:
         if not rows:
             return
         shape = self._shape(tuple(columns))
-        async with self._db.begin() as connection:
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                chunk = rows[start : start + ROWS_PER_STATEMENT]
-                values: list[Any] = []
-                for row in chunk:
-                    ordered = shape.order(row)
-                    if shape.converting:
-                        ordered = list(ordered)
-                        for i, convert in shape.converting:
-                            ordered[i] = convert(ordered[i])
-                    values.extend(ordered)
-                sql = shape.statement(self._db, len(chunk))
-                await connection.exec_driver_sql(sql, tuple(values))
-            # the dashboard's hourly sums, in the same transaction as the events they count
-            await add_to_rollups(connection, [dict(zip(columns, row, strict=True)) for row in rows])
+        statements: PreparedBatch = []
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            values: list[Any] = []
+            for row in chunk:
+                ordered = shape.order(row)
+                if shape.converting:
+                    ordered = list(ordered)
+                    for i, convert in shape.converting:
+                        ordered[i] = convert(ordered[i])
+                values.extend(ordered)
+            statements.append((shape.statement(self._db, len(chunk)), [tuple(values)]))
+        # the dashboard's hourly sums, in the same transaction as the events they count
+        named = [dict(zip(columns, row, strict=True)) for row in rows]
+        statements += rollup_statements(self._db, named)
+        await self._db.write_prepared(statements)
 
     def _shape(self, columns: tuple[str, ...]) -> _InsertShape:
         shape = self._shapes.get(columns)

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmrelay.storage.db import Database
+from llmrelay.storage.prepared import PreparedBatch, PreparedStatement
 from llmrelay.storage.tables import event_latency_rollups, event_rollups, events
 
 HOUR_S = 3600
@@ -116,14 +117,22 @@ def summarise(rows: Iterable[Mapping[Any, Any]], bucket_s: int = HOUR_S) -> Summ
     return summary
 
 
-def _upsert(connection: AsyncConnection | Any, table: Any, keys: Sequence[str]) -> Any:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+def _upsert(db: Database, table: Any, keys: Sequence[str]) -> PreparedStatement:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` adding every other column to the stored sums."""
+    dialect = postgresql if db.dialect_name == "postgresql" else sqlite
     statement = dialect.insert(table)
     values = [c.name for c in table.columns if c.name not in keys]
-    return statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: table.c[name] + statement.excluded[name] for name in values},
+    return PreparedStatement(
+        db,
+        statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: table.c[name] + statement.excluded[name] for name in values},
+        ),
     )
+
+
+_UPSERTS: dict[str, tuple[PreparedStatement, PreparedStatement]] = {}
+"""The two upserts per dialect, compiled once."""
 
 
 def rollup_parameters(summary: Summary) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -142,15 +151,20 @@ def rollup_parameters(summary: Summary) -> tuple[list[dict[str, Any]], list[dict
     return counts, latency
 
 
-async def add_to_rollups(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Fold a batch of new events into the rollups, inside the caller's transaction."""
+def rollup_statements(db: Database, rows: Sequence[Mapping[str, Any]]) -> PreparedBatch:
+    """What folds a batch of new events into the rollups; run it in the events' transaction."""
+    upserts = _UPSERTS.get(db.dialect_name)
+    if upserts is None:
+        upserts = _UPSERTS[db.dialect_name] = (
+            _upsert(db, event_rollups, ("connector_id", "hour_s", "model")),
+            _upsert(db, event_latency_rollups, ("connector_id", "hour_s", "bin")),
+        )
     counts, latency = rollup_parameters(summarise(rows))
-    if counts:
-        keys = ("connector_id", "hour_s", "model")
-        await connection.execute(_upsert(connection, event_rollups, keys), counts)
-    if latency:
-        keys = ("connector_id", "hour_s", "bin")
-        await connection.execute(_upsert(connection, event_latency_rollups, keys), latency)
+    return [
+        upsert.rows(parameters)
+        for upsert, parameters in zip(upserts, (counts, latency), strict=True)
+        if parameters
+    ]
 
 
 async def delete_rollups_before(connection: AsyncConnection, before: datetime) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from llmrelay.storage.db import Database
+from llmrelay.storage.prepared import PreparedStatement
 from llmrelay.storage.tables import api_keys, audit_events, roles, sessions, users
 
 MAX_PAGE = 10_000
@@ -77,6 +78,7 @@ def _api_key(row: Mapping[Any, Any]) -> StoredApiKey:
 class SecurityStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._audit_insert: PreparedStatement | None = None
 
     # users
 
@@ -261,8 +263,9 @@ class SecurityStore:
     async def insert_audit_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        async with self._db.begin() as connection:
-            await connection.execute(insert(audit_events), list(rows))
+        if self._audit_insert is None:
+            self._audit_insert = PreparedStatement(self._db, insert(audit_events))
+        await self._db.write_prepared([self._audit_insert.rows(rows)])
 
     async def find_audit_events(
         self, where: AuditFilter, *, offset: int, limit: int

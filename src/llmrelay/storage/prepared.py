@@ -1,0 +1,51 @@
+"""Statements compiled once into the driver's own SQL, and rows turned into its parameters.
+
+The batch writers (events with their rollups, audit events) hand the database finished SQL and
+parameter tuples (``Database.write_prepared``), so the work done per batch away from the event
+loop is the driver's alone: no SQLAlchemy on that thread, where its Python would compete with
+the loop for the GIL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
+
+from llmrelay.storage.db import Database
+
+PreparedBatch = list[tuple[str, list[tuple[Any, ...]]]]
+"""Statements to run in one transaction: driver SQL, each with its rows of parameters."""
+
+
+class PreparedStatement:
+    """``statement`` compiled for ``db``'s dialect, with the converters its columns need."""
+
+    def __init__(self, db: Database, statement: ClauseElement) -> None:
+        dialect = db.engine.dialect
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        if set(self.names) != set(compiled.binds):  # pragma: no cover - a dialect change
+            raise RuntimeError(f"unexpected parameters in {self.sql}")
+        converters: list[Callable[[Any], Any] | None] = [
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in self.names
+        ]
+        self._converting = [(i, c) for i, c in enumerate(converters) if c is not None]
+
+    def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The driver's parameters for one row, converted as SQLAlchemy would (timestamps)."""
+        values = [row[name] for name in self.names]
+        for i, convert in self._converting:
+            values[i] = convert(values[i])
+        return tuple(values)
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
+        """This statement with the parameters of each of ``rows`` (run as one executemany)."""
+        return self.sql, [self.parameters(row) for row in rows]
+
+
+__all__ = ["PreparedBatch", "PreparedStatement"]
