@@ -10,8 +10,8 @@ import logging
 from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
 from llmrelay.errors import SecretsError, TooManyRequestsError, UserError
@@ -48,6 +48,15 @@ async def _secrets_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "An internal server error occurred.")
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The caller hung up before its request body arrived: nothing went wrong here, and nobody
+    is left to answer (a load generator stopping, a client timing out)."""
+    logger.debug(
+        "client left before sending its whole request: %s %s", request.method, request.url.path
+    )
+    return Response(status_code=400)
+
+
 async def _bug(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "An internal server error occurred.")
@@ -57,5 +66,6 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
     UserError: _user_error,
     HTTPException: _http_error,
     SecretsError: _secrets_error,
+    ClientDisconnect: _client_gone,
     Exception: _bug,
 }
