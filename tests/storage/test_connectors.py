@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 
 from llmrelay.errors import BadRequestError, ConflictError, NotFoundError, SecretsError
 from llmrelay.storage import ConnectorRepository, Database, SecretsCipher, StoredConnector
@@ -262,3 +263,67 @@ async def test_sqlite_file_never_holds_the_api_key(tmp_path: Path, cipher: Secre
         raw = file.read_bytes()
         assert API_KEY.encode() not in raw, file
     assert b"My OpenAI" in path.read_bytes(), "the WAL was not checkpointed into the file"
+
+
+def count_connector_reads(database: Database) -> list[str]:
+    """Every SELECT of the connectors table the engine runs, from now on."""
+    reads: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM connectors" in statement:
+            reads.append(statement)
+
+    sqlalchemy_event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    return reads
+
+
+async def test_concurrent_executions_of_an_uncached_connector_share_one_read(
+    database: Database, cipher: SecretsCipher
+) -> None:
+    """A busy connector whose cache entry expires must not send every caller to the database."""
+    repository = ConnectorRepository(database, cipher, execution_cache_ttl_s=60)
+    await create(repository)
+    reads = count_connector_reads(database)
+    loaded = await asyncio.gather(*(repository.load_for_execution("c1") for _ in range(20)))
+    assert len(reads) == 1
+    assert all(secrets == {"apiKey": API_KEY} for _, secrets in loaded)
+    await repository.load_for_execution("c1")
+    assert len(reads) == 1  # now cached
+
+
+async def test_a_shared_read_of_an_unknown_connector_fails_every_caller(
+    repository: ConnectorRepository,
+) -> None:
+    results = await asyncio.gather(
+        *(repository.load_for_execution("nope") for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(result, NotFoundError) for result in results)
+
+
+async def test_a_read_racing_an_update_never_leaves_the_old_row_cached(
+    database: Database, cipher: SecretsCipher
+) -> None:
+    repository = ConnectorRepository(database, cipher, execution_cache_ttl_s=60)
+    await create(repository)
+    racing = asyncio.ensure_future(repository.load_for_execution("c1"))
+    await asyncio.sleep(0)  # the read has begun
+    await repository.update(
+        "c1", name="Renamed", config=OPENAI_CONFIG, secrets={"apiKey": "sk-new"}
+    )
+    await racing
+    stored, secrets = await repository.load_for_execution("c1")
+    assert (stored.name, secrets) == ("Renamed", {"apiKey": "sk-new"})
+
+
+async def test_a_caller_giving_up_does_not_cancel_the_read_for_the_others(
+    database: Database, cipher: SecretsCipher
+) -> None:
+    repository = ConnectorRepository(database, cipher, execution_cache_ttl_s=60)
+    await create(repository)
+    impatient = asyncio.ensure_future(repository.load_for_execution("c1"))
+    patient = asyncio.ensure_future(repository.load_for_execution("c1"))
+    await asyncio.sleep(0)
+    impatient.cancel()
+    stored, _ = await patient
+    assert stored.id == "c1"
+    assert impatient.cancelled()

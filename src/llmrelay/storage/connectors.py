@@ -11,11 +11,13 @@ API returns these messages as they are.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
@@ -85,7 +87,19 @@ class ConnectorRepository:
         self._cipher = cipher
         self._cache_ttl_s = execution_cache_ttl_s
         self._cache: dict[str, _CachedRow] = {}
+        self._loading: dict[str, asyncio.Future[_CachedRow]] = {}
+        """Reads in flight: concurrent executions of one connector share the read."""
+        self._generation = 0
+        """Bumped by every write: a read that began before it is not cached."""
         self._listing: tuple[float, tuple[StoredConnector, ...]] | None = None
+
+    def _forget(self, id: str) -> None:
+        """Drop what is known of ``id`` (and the listing); called before and after a write, so
+        a read racing the write cannot leave the old row cached."""
+        self._generation += 1
+        self._cache.pop(id, None)
+        self._loading.pop(id, None)
+        self._listing = None
 
     async def create(
         self,
@@ -188,10 +202,12 @@ class ConnectorRepository:
                 connectors.c.secrets.is_(None).label("secrets_missing"),
             )
         )
-        self._cache.pop(id, None)
-        self._listing = None
-        async with self._db.begin() as connection:
-            row = (await connection.execute(statement)).one_or_none()
+        self._forget(id)
+        try:
+            async with self._db.begin() as connection:
+                row = (await connection.execute(statement)).one_or_none()
+        finally:
+            self._forget(id)
         if row is None:
             raise _not_found(id)
         return StoredConnector(
@@ -205,10 +221,12 @@ class ConnectorRepository:
         )
 
     async def delete(self, id: str) -> None:
-        self._cache.pop(id, None)
-        self._listing = None
-        async with self._db.begin() as connection:
-            result = await connection.execute(delete(connectors).where(connectors.c.id == id))
+        self._forget(id)
+        try:
+            async with self._db.begin() as connection:
+                result = await connection.execute(delete(connectors).where(connectors.c.id == id))
+        finally:
+            self._forget(id)
         if result.rowcount == 0:
             raise _not_found(id)
 
@@ -221,22 +239,47 @@ class ConnectorRepository:
         """
         cached = self._cache.get(id)
         if cached is None or time.monotonic() - cached.loaded_at > self._cache_ttl_s:
-            async with self._db.connect() as connection:
-                result = await connection.execute(
-                    select(*_EXECUTION_COLUMNS).where(connectors.c.id == id)
-                )
-                row = result.one_or_none()
-            if row is None:
-                self._cache.pop(id, None)
-                raise _not_found(id)
-            cached = _CachedRow(time.monotonic(), _to_connector(row), row.secrets)
-            if self._cache_ttl_s > 0:
-                if len(self._cache) >= MAX_CACHED_CONNECTORS:
-                    self._cache.clear()
-                self._cache[id] = cached
+            cached = await self._read_shared(id)
         if cached.sealed_secrets is None:
             return cached.connector, {}
         return cached.connector, self._cipher.decrypt_json(id, cached.sealed_secrets)
+
+    async def _read_shared(self, id: str) -> _CachedRow:
+        """Read ``id``'s row, joining a read of it already in flight.
+
+        When the cache entry of a busy connector expires, every execution arriving before the
+        read returns would otherwise read it too (64 at once under ``bench/overhead.py``'s load,
+        each waiting for a pooled connection). The shared read is shielded: one caller giving up
+        does not cancel it for the others.
+        """
+        pending = self._loading.get(id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read(id, self._generation))
+            self._loading[id] = pending
+            pending.add_done_callback(partial(self._read_done, id))
+        return await asyncio.shield(pending)
+
+    def _read_done(self, id: str, read: asyncio.Future[_CachedRow]) -> None:
+        if self._loading.get(id) is read:
+            del self._loading[id]
+        if not read.cancelled():
+            read.exception()  # retrieved here too, in case every caller gave up
+
+    async def _read(self, id: str, generation: int) -> _CachedRow:
+        async with self._db.connect() as connection:
+            result = await connection.execute(
+                select(*_EXECUTION_COLUMNS).where(connectors.c.id == id)
+            )
+            row = result.one_or_none()
+        if row is None:
+            self._cache.pop(id, None)
+            raise _not_found(id)
+        cached = _CachedRow(time.monotonic(), _to_connector(row), row.secrets)
+        if self._cache_ttl_s > 0 and generation == self._generation:
+            if len(self._cache) >= MAX_CACHED_CONNECTORS:
+                self._cache.clear()
+            self._cache[id] = cached
+        return cached
 
     async def list_cached(self) -> tuple[StoredConnector, ...]:
         """``list``, reused for up to the cache TTL; any write through this repository drops it."""
