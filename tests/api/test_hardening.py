@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
+import socket
 from pathlib import Path
 
 import httpx
@@ -17,7 +20,8 @@ from tests.api.conftest import (
     create_api_key,
     create_connector,
 )
-from tests.conftest import TEST_ADMIN_PASSWORD, http_client, make_settings
+from tests.conftest import ADMIN_AUTH, TEST_ADMIN_PASSWORD, http_client, make_settings
+from tests.live import serve_in_thread
 from tests.upstream import UpstreamServer
 
 RUN = {
@@ -228,3 +232,60 @@ async def test_a_password_hash_is_upgraded_when_the_cost_settings_change(tmp_pat
     assert after is not None
     assert ",t=1," in before.password_hash
     assert ",t=2," in after.password_hash
+
+
+async def test_a_client_leaving_mid_body_is_no_error_and_the_server_goes_on(
+    tmp_path: Path, upstream: UpstreamServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """wrk stopping, or a client timing out, must not fill the log with tracebacks."""
+    caplog.set_level(logging.DEBUG)
+    app = create_app(make_settings(tmp_path / "data"))
+    with serve_in_thread(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        async with httpx.AsyncClient(
+            base_url=base_url, auth=ADMIN_AUTH, headers={"kbn-xsrf": "true"}
+        ) as admin:
+            cid = await create_connector(admin, f"{upstream.base_url}/v1/chat/completions")
+            token = base64.b64encode(f"admin:{TEST_ADMIN_PASSWORD}".encode()).decode()
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(
+                    f"POST /api/actions/connector/{cid}/_execute HTTP/1.1\r\n"
+                    f"host: 127.0.0.1\r\nauthorization: Basic {token}\r\nkbn-xsrf: true\r\n"
+                    "content-type: application/json\r\ncontent-length: 500\r\n\r\n"
+                    '{"params":'.encode()
+                )
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)
+            after = await admin.post(f"/api/actions/connector/{cid}/_execute", json=RUN)
+    assert after.json()["status"] == "ok"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    assert "client left before sending its whole request" in caplog.text
+
+
+async def test_concurrent_requests_with_the_same_new_credentials_verify_them_once(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """A busy Basic client whose cache entry expires must not cost an argon2 hash per request."""
+    auth = await add_user(client, "kate", "connectors_user")
+    async with http_client(app, auth) as kate:
+        answers = await asyncio.gather(*(kate.get("/internal/security/me") for _ in range(20)))
+    assert {answer.status_code for answer in answers} == {200}
+    await app.state.services.audit.flush()
+    found = await client.get(
+        "/api/security/audit/_find",
+        params={"action": "authentication_success", "user": "kate"},
+    )
+    assert found.json()["total"] == 1
+
+
+async def test_a_locked_out_address_stays_out_even_joining_a_verification(
+    app: Starlette, client: httpx.AsyncClient, anonymous_client: httpx.AsyncClient
+) -> None:
+    auth = await add_user(client, "kate", "connectors_user")
+    for _ in range(3):
+        wrong = await anonymous_client.get("/internal/security/me", auth=("kate", "guess-guess"))
+        assert wrong.status_code == 401
+    async with http_client(app, auth) as kate:
+        answers = await asyncio.gather(*(kate.get("/internal/security/me") for _ in range(5)))
+    assert {answer.status_code for answer in answers} == {429}

@@ -9,6 +9,7 @@ a change made by another instance is seen after at most the TTL.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -17,6 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from llmrelay.auth.audit import AuditLog
 from llmrelay.auth.passwords import PasswordHashing, new_secret, same_digest, secret_digest
@@ -75,6 +77,10 @@ class Authenticator:
         self._audit = audit
         self._settings = settings
         self._cache: dict[bytes, _Identity] = {}
+        self._verifying: dict[bytes, asyncio.Future[_Identity]] = {}
+        """Verifications in flight, by credential digest: concurrent requests with the same
+        credentials share one (an expired cache entry of a busy client would otherwise cost an
+        argon2 hash, or two database reads, per request waiting)."""
         self._cache_key = os.urandom(32)
         self._generation = 0
         """Bumped by ``invalidate``: a verification that began before a change is not cached."""
@@ -83,6 +89,7 @@ class Authenticator:
         """Forget every verified credential (a user, role or key changed)."""
         self._generation += 1
         self._cache.clear()
+        self._verifying.clear()
 
     async def authenticate(
         self, authorization: str | None, session_cookie: str | None, address: str | None
@@ -95,25 +102,49 @@ class Authenticator:
             cached = self._cache.get(digest)
             if cached is not None and cached.valid_until > time.monotonic():
                 return cached.principal(address)
-            generation = self._generation
-            scheme, _, value = authorization.partition(" ")
-            scheme = scheme.lower()
-            if scheme == "basic":
-                identity = await self._basic(value, address)
-            elif scheme == "apikey":
-                identity = await self._api_key(value, address)
+            pending = self._verifying.get(digest)
+            if pending is None:
+                pending = asyncio.ensure_future(self._verify(authorization, digest, address))
+                self._verifying[digest] = pending
+                pending.add_done_callback(partial(self._verified, digest))
             else:
-                raise UnauthorizedError(
-                    "unsupported authentication scheme; use Basic or ApiKey credentials"
-                )
-            if len(self._cache) >= MAX_CACHED:
-                self._cache.clear()
-            if generation == self._generation:
-                self._cache[digest] = identity
+                self._check_throttle(authorization, address)  # a locked-out address stays out
+            identity = await asyncio.shield(pending)
             return identity.principal(address)
         if session_cookie:
             return await self._session(session_cookie, address)
         raise UnauthorizedError("missing authentication credentials")
+
+    async def _verify(self, authorization: str, digest: bytes, address: str | None) -> _Identity:
+        generation = self._generation
+        scheme, _, value = authorization.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "basic":
+            identity = await self._basic(value, address)
+        elif scheme == "apikey":
+            identity = await self._api_key(value, address)
+        else:
+            raise UnauthorizedError(
+                "unsupported authentication scheme; use Basic or ApiKey credentials"
+            )
+        if len(self._cache) >= MAX_CACHED:
+            self._cache.clear()
+        if generation == self._generation:
+            self._cache[digest] = identity
+        return identity
+
+    def _verified(self, digest: bytes, verification: asyncio.Future[_Identity]) -> None:
+        if self._verifying.get(digest) is verification:
+            del self._verifying[digest]
+        if not verification.cancelled():
+            verification.exception()  # retrieved here too, in case every caller gave up
+
+    def _check_throttle(self, authorization: str, address: str | None) -> None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "basic":
+            self._throttle.check(_decode(value, "Basic", "username:password")[0], address)
+        else:
+            self._throttle.check(None, address)
 
     async def _user_identity(self, user: StoredUser, auth_type: AuthType) -> _Identity:
         privileges = await self._roles.privileges_for(user.roles)
