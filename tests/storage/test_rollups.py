@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from alembic import command
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
@@ -179,3 +180,25 @@ async def test_retention_drops_whole_hours_before_the_cut_off(database: Database
     first_kept = int((T0 + timedelta(hours=2)).timestamp())
     assert hours == [first_kept, first_kept + 3600]
     assert latency_hours == {first_kept, first_kept + 3600}
+
+
+async def test_a_batch_that_fails_leaves_neither_its_events_nor_its_sums(
+    database: Database,
+) -> None:
+    """The batch writer retries a failed batch whole, so half of one must never be stored."""
+    store = EventStore(database)
+    first = event(T0)
+    await store.insert_many([first])
+    again = [event(T0 + timedelta(minutes=1)), {**first}]  # the second repeats an id
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        await store.insert_many(again)
+    async with database.connect() as connection:
+        stored = (await connection.execute(select(func.count()).select_from(events))).scalar()
+        executions = (
+            await connection.execute(select(func.sum(event_rollups.c.executions)))
+        ).scalar()
+    assert (stored, executions) == (1, 1)
+    await store.insert_many([event(T0 + timedelta(minutes=2))])  # and the writer goes on
+    async with database.connect() as connection:
+        stored = (await connection.execute(select(func.count()).select_from(events))).scalar()
+    assert stored == 2
