@@ -18,6 +18,10 @@ from llmrelay.storage import AuditFilter, SecurityStore
 
 AuditOutcome = Literal["success", "failure"]
 FLUSH_INTERVAL_S = 0.5
+BATCH_SIZE = 100
+"""Rows per write: each row is made on the event loop (an id, a timestamp), so a write of
+hundreds would hold up the requests arriving meanwhile for milliseconds; batches follow one
+another with the loop free in between."""
 RETRY_DELAYS_S = (0.1, 0.5, 2.0)
 
 
@@ -58,6 +62,7 @@ class AuditLog:
             self._write,
             name="audit",
             items="audit events",
+            batch_size=BATCH_SIZE,
             flush_interval_s=FLUSH_INTERVAL_S,
             retry_delays_s=RETRY_DELAYS_S,
         )

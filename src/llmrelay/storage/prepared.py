@@ -8,6 +8,7 @@ the loop for the GIL.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -46,6 +47,17 @@ class PreparedStatement:
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
         """This statement with the parameters of each of ``rows`` (run as one executemany)."""
         return self.sql, [self.parameters(row) for row in rows]
+
+    async def rows_in_slices(
+        self, rows: Sequence[Mapping[str, Any]], per_slice: int = 50
+    ) -> tuple[str, list[tuple[Any, ...]]]:
+        """``rows``, made ``per_slice`` rows at a time with the event loop let through in between: a
+        batch of hundreds of rows must not hold up requests for milliseconds."""
+        parameters: list[tuple[Any, ...]] = []
+        for start in range(0, len(rows), per_slice):
+            parameters += [self.parameters(row) for row in rows[start : start + per_slice]]
+            await asyncio.sleep(0)
+        return self.sql, parameters
 
 
 __all__ = ["PreparedBatch", "PreparedStatement"]

@@ -102,9 +102,12 @@ class Summary:
     latency: dict[tuple[str, int, int], int]
 
 
-def summarise(rows: Iterable[Mapping[Any, Any]], bucket_s: int = HOUR_S) -> Summary:
-    """Aggregate raw event rows into epoch-aligned buckets of ``bucket_s`` seconds."""
-    summary = Summary({}, {})
+def summarise(
+    rows: Iterable[Mapping[Any, Any]], bucket_s: int = HOUR_S, into: Summary | None = None
+) -> Summary:
+    """Aggregate raw event rows into epoch-aligned buckets of ``bucket_s`` seconds (added to
+    ``into`` when given, so a large batch can be summed a slice at a time)."""
+    summary = Summary({}, {}) if into is None else into
     for row in rows:
         bucket = int(row["timestamp"].timestamp()) // bucket_s * bucket_s
         key = (row["connector_id"], bucket, row["model"] or UNKNOWN_MODEL)
@@ -151,15 +154,16 @@ def rollup_parameters(summary: Summary) -> tuple[list[dict[str, Any]], list[dict
     return counts, latency
 
 
-def rollup_statements(db: Database, rows: Sequence[Mapping[str, Any]]) -> PreparedBatch:
-    """What folds a batch of new events into the rollups; run it in the events' transaction."""
+def rollup_statements(db: Database, summary: Summary) -> PreparedBatch:
+    """What folds a batch of new events (``summarise``d) into the rollups; run it in the
+    events' transaction."""
     upserts = _UPSERTS.get(db.dialect_name)
     if upserts is None:
         upserts = _UPSERTS[db.dialect_name] = (
             _upsert(db, event_rollups, ("connector_id", "hour_s", "model")),
             _upsert(db, event_latency_rollups, ("connector_id", "hour_s", "bin")),
         )
-    counts, latency = rollup_parameters(summarise(rows))
+    counts, latency = rollup_parameters(summary)
     return [
         upsert.rows(parameters)
         for upsert, parameters in zip(upserts, (counts, latency), strict=True)

@@ -265,7 +265,7 @@ class SecurityStore:
             return
         if self._audit_insert is None:
             self._audit_insert = PreparedStatement(self._db, insert(audit_events))
-        await self._db.write_prepared([self._audit_insert.rows(rows)])
+        await self._db.write_prepared([await self._audit_insert.rows_in_slices(rows)])
 
     async def find_audit_events(
         self, where: AuditFilter, *, offset: int, limit: int
