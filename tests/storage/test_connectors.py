@@ -277,12 +277,19 @@ def count_connector_reads(database: Database) -> list[str]:
     return reads
 
 
-async def test_concurrent_executions_of_an_uncached_connector_share_one_read(
-    database: Database, cipher: SecretsCipher
-) -> None:
-    """A busy connector whose cache entry expires must not send every caller to the database."""
+@pytest.fixture
+async def cached(database: Database, cipher: SecretsCipher) -> ConnectorRepository:
+    """A repository that caches executions' reads, holding the connector ``c1``."""
     repository = ConnectorRepository(database, cipher, execution_cache_ttl_s=60)
     await create(repository)
+    return repository
+
+
+async def test_concurrent_executions_of_an_uncached_connector_share_one_read(
+    database: Database, cached: ConnectorRepository
+) -> None:
+    """A busy connector whose cache entry expires must not send every caller to the database."""
+    repository = cached
     reads = count_connector_reads(database)
     loaded = await asyncio.gather(*(repository.load_for_execution("c1") for _ in range(20)))
     assert len(reads) == 1
@@ -301,10 +308,9 @@ async def test_a_shared_read_of_an_unknown_connector_fails_every_caller(
 
 
 async def test_a_read_racing_an_update_never_leaves_the_old_row_cached(
-    database: Database, cipher: SecretsCipher
+    cached: ConnectorRepository,
 ) -> None:
-    repository = ConnectorRepository(database, cipher, execution_cache_ttl_s=60)
-    await create(repository)
+    repository = cached
     racing = asyncio.ensure_future(repository.load_for_execution("c1"))
     await asyncio.sleep(0)  # the read has begun
     await repository.update(
@@ -316,10 +322,9 @@ async def test_a_read_racing_an_update_never_leaves_the_old_row_cached(
 
 
 async def test_a_caller_giving_up_does_not_cancel_the_read_for_the_others(
-    database: Database, cipher: SecretsCipher
+    cached: ConnectorRepository,
 ) -> None:
-    repository = ConnectorRepository(database, cipher, execution_cache_ttl_s=60)
-    await create(repository)
+    repository = cached
     impatient = asyncio.ensure_future(repository.load_for_execution("c1"))
     patient = asyncio.ensure_future(repository.load_for_execution("c1"))
     await asyncio.sleep(0)
