@@ -10,10 +10,11 @@ from llmrelay.api.errors import EXCEPTION_HANDLERS
 from llmrelay.api.guards import KibanaRequestGuard, PageSecurityHeaders
 
 ROUTES: list[BaseRoute] = [
-    *status.routes,
+    # the relayed paths first: the router tries each route in order, on every request
     *connectors.routes,
-    *event_log.routes,
     *openai_compat.routes,
+    *status.routes,
+    *event_log.routes,
     *security.routes,
     *usage.routes,
 ]

@@ -103,6 +103,8 @@ async def execute_connector(request: Request) -> Response:
 
 _BASE = "/api/actions"
 routes: list[BaseRoute] = [
+    # first: the router tries routes in order, and this is the one called for every execution
+    Route(f"{_BASE}/connector/{{connector_id}}/_execute", execute_connector, methods=["POST"]),
     Route(f"{_BASE}/connector", create_connector, methods=["POST"]),
     Route(f"{_BASE}/connector/{{connector_id}}", create_connector, methods=["POST"]),
     Route(f"{_BASE}/connector/{{connector_id}}", get_connector, methods=["GET"]),
@@ -115,6 +117,5 @@ routes: list[BaseRoute] = [
     Route(f"{_BASE}/connector/{{connector_id}}", delete_connector, methods=["DELETE"]),
     Route(f"{_BASE}/connectors", get_all_connectors, methods=["GET"]),
     Route(f"{_BASE}/connector_types", list_connector_types, methods=["GET"]),
-    Route(f"{_BASE}/connector/{{connector_id}}/_execute", execute_connector, methods=["POST"]),
 ]
 """Kibana's paths, as plain Starlette routes (see ``llmrelay.app`` for why not FastAPI)."""
