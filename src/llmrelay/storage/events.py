@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select
 
 from llmrelay.storage.db import Database
-from llmrelay.storage.prepared import PreparedBatch
+from llmrelay.storage.prepared import PreparedBatch, bind_converters, converted
 from llmrelay.storage.rollups import (
     Summary,
     delete_rollups_before,
@@ -59,14 +59,7 @@ class _InsertShape:
         self.order: Callable[[Sequence[Any]], Sequence[Any]] = operator.itemgetter(
             *(columns.index(name) for name in names)
         )
-        dialect = db.engine.dialect
-        # the dialect's own processors (``dialect_impl``), as SQLAlchemy's insert uses them: the
-        # generic type's would leave SQLite's timestamps in another text form, which then no
-        # longer compare equal to bound values (keyset paging and time ranges broke on it)
-        converters = [
-            events.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-        ]
-        self.converting = [(i, c) for i, c in enumerate(converters) if c is not None]
+        self.converting = bind_converters(db.engine.dialect, [events.c[n].type for n in names])
         self._statements: dict[int, str] = {}
 
     def statement(self, db: Database, count: int) -> str:
@@ -113,12 +106,7 @@ class EventStore:
             chunk = rows[start : start + ROWS_PER_STATEMENT]
             values: list[Any] = []
             for row in chunk:
-                ordered = shape.order(row)
-                if shape.converting:
-                    ordered = list(ordered)
-                    for i, convert in shape.converting:
-                        ordered[i] = convert(ordered[i])
-                values.extend(ordered)
+                values.extend(converted(shape.order(row), shape.converting))
             statements.append((shape.statement(self._db, len(chunk)), [tuple(values)]))
             summarise((dict(zip(columns, row, strict=True)) for row in chunk), into=summary)
             # a slice costs the event loop about half a millisecond: let requests in between

@@ -12,13 +12,39 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.types import TypeEngine
 
 from llmrelay.storage.db import Database
 
 PreparedBatch = list[tuple[str, list[tuple[Any, ...]]]]
 """Statements to run in one transaction: driver SQL, each with its rows of parameters."""
+
+Converting = list[tuple[int, Callable[[Any], Any]]]
+"""The positions whose values a column type converts for the driver, with the converter."""
+
+
+def bind_converters(dialect: Dialect, types: Sequence[TypeEngine[Any]]) -> Converting:
+    """The converters of the columns of ``types`` (in that order) that have one.
+
+    The dialect's own processors (``dialect_impl``), as SQLAlchemy's insert uses them: the
+    generic type's would leave SQLite's timestamps in another text form, which then no longer
+    compare equal to bound values (keyset paging and time ranges broke on it).
+    """
+    converters = [type_.dialect_impl(dialect).bind_processor(dialect) for type_ in types]
+    return [(i, c) for i, c in enumerate(converters) if c is not None]
+
+
+def converted(values: Sequence[Any], converting: Converting) -> Sequence[Any]:
+    """``values`` as the driver takes them (the same sequence when nothing converts)."""
+    if not converting:
+        return values
+    result = list(values)
+    for i, convert in converting:
+        result[i] = convert(result[i])
+    return result
 
 
 class PreparedStatement:
@@ -31,18 +57,13 @@ class PreparedStatement:
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         if set(self.names) != set(compiled.binds):  # pragma: no cover - a dialect change
             raise RuntimeError(f"unexpected parameters in {self.sql}")
-        converters: list[Callable[[Any], Any] | None] = [
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in self.names
-        ]
-        self._converting = [(i, c) for i, c in enumerate(converters) if c is not None]
+        self._converting = bind_converters(
+            dialect, [compiled.binds[name].type for name in self.names]
+        )
 
     def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         """The driver's parameters for one row, converted as SQLAlchemy would (timestamps)."""
-        values = [row[name] for name in self.names]
-        for i, convert in self._converting:
-            values[i] = convert(values[i])
-        return tuple(values)
+        return tuple(converted([row[name] for name in self.names], self._converting))
 
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
         """This statement with the parameters of each of ``rows`` (run as one executemany)."""
@@ -60,4 +81,4 @@ class PreparedStatement:
         return self.sql, parameters
 
 
-__all__ = ["PreparedBatch", "PreparedStatement"]
+__all__ = ["Converting", "PreparedBatch", "PreparedStatement", "bind_converters", "converted"]
