@@ -7,14 +7,13 @@ the background, as for the event log, so auditing adds no database round trip to
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from llmrelay.auth.privileges import Principal
 from llmrelay.batching import BatchWriter
-from llmrelay.storage import AuditFilter, SecurityStore
+from llmrelay.storage import AuditFilter, SecurityStore, time_ordered_id
 
 AuditOutcome = Literal["success", "failure"]
 FLUSH_INTERVAL_S = 0.5
@@ -106,7 +105,7 @@ class AuditLog:
         await self._store.insert_audit_events(
             [
                 {
-                    "id": str(uuid.uuid4()),
+                    "id": time_ordered_id(at),
                     "timestamp": datetime.fromtimestamp(at, UTC),
                     "action": action,
                     "outcome": outcome,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
 import time
 from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ from llmrelay.connectors import ByteStream, ExecutionDetails, StreamObserver, To
 from llmrelay.errors import LlmrelayError
 from llmrelay.eventlog import EventLogWriter, ExecutionEvent, Source
 from llmrelay.execution.results import ActionResult
-from llmrelay.storage import StoredConnector
+from llmrelay.storage import StoredConnector, time_ordered_id
 
 ABANDONED = "the caller closed the stream before it ended"
 logger = logging.getLogger("llmrelay.eventlog")
@@ -61,23 +60,6 @@ class PendingEstimates:
     async def wait(self) -> None:
         while self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-
-
-_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
-_VERSION_4_MASK = ~((0xF000 << 64) | (0xC000 << 48))
-
-
-def new_event_id() -> str:
-    """A random (version 4) UUID as text, like ``str(uuid.uuid4())``.
-
-    From ``random``, not ``os.urandom``: an event id needs to be unique, not secret, and the
-    ``getrandom`` call behind ``uuid.uuid4`` gives up Python's lock, which under load cost the
-    event loop a wait for the event writer's thread each time (3-4% of an execution in
-    py-spy). ``random`` is seeded from the system's randomness and re-seeded in a forked child.
-    """
-    value = (random.getrandbits(128) & _VERSION_4_MASK) | _VERSION_4
-    digits = f"{value:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def _error_message(result: ActionResult) -> str | None:
@@ -181,7 +163,7 @@ class Recorder:
         verb = "action executed" if success else "action execution failure"
         usage = details.usage
         event = ExecutionEvent(
-            id=new_event_id(),
+            id=time_ordered_id(),
             timestamp=self._started_at,
             end=ended_at,
             duration_ns=time.perf_counter_ns() - self._started_ns,

@@ -10,6 +10,7 @@ from llmrelay.storage.connectors import ConnectorRepository, StoredConnector
 from llmrelay.storage.crypto import SecretsCipher, key_id
 from llmrelay.storage.db import Database, describe_url, head_revision, normalise_url
 from llmrelay.storage.events import EventFilter, EventStore
+from llmrelay.storage.ids import time_ordered_id
 from llmrelay.storage.keys import key_file_path, load_or_create_key
 from llmrelay.storage.preconfigured import (
     PreconfiguredConnector,
@@ -59,4 +60,5 @@ __all__ = [
     "load_or_create_key",
     "normalise_url",
     "preconfigured_connector",
+    "time_ordered_id",
 ]
