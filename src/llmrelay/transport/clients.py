@@ -1,9 +1,11 @@
 """Pooled outbound HTTP clients and the handle connector types send requests through.
 
-aiohttp, not httpx: on this path httpx cost 1.7 ms a request against aiohttp's 0.4 ms (measured
-with ``bench/overhead.py``'s upstream, 1,000 sequential requests), and the relay's added latency
-budget is 1 ms. aiohttp exceptions stop here: callers see ``TransportError`` with the Node/axios
-error code and wording Kibana users know (``failures.py``).
+Requests that go straight to a provider use llmrelay's own kept-alive HTTP/1.1 connections
+(``connections.py``: a third of aiohttp's CPU per request, on the event loop that limits the
+relay's throughput). Requests through a proxy use aiohttp, not httpx: httpx cost 1.7 ms a request
+against aiohttp's 0.4 ms (measured with ``bench/overhead.py``'s upstream, 1,000 sequential
+requests). Neither's exceptions leave: callers see ``TransportError`` with the Node/axios error
+code and wording Kibana users know (``failures.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
+from abc import ABC, abstractmethod
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -23,9 +26,11 @@ import aiohttp
 
 from llmrelay.errors import TransportError
 from llmrelay.jsontext import loads
+from llmrelay.transport import connections
+from llmrelay.transport.connections import Origin, OriginPool, RequestTarget, request_head
 from llmrelay.transport.failures import ERRORS, too_large, translate
 from llmrelay.transport.policy import DIRECT, NetworkPolicy, ProxyRoute, Route
-from llmrelay.transport.tls import TlsSettings, build_ssl_context
+from llmrelay.transport.tls import DEFAULT_TLS, TlsSettings, build_ssl_context
 
 
 def reason_phrase(status: int) -> str:
@@ -56,33 +61,22 @@ class HttpResponse:
         return parsed
 
 
-class HttpStream:
+class HttpStream(ABC):
     """An open streamed response; iterate for the body's bytes exactly as they arrive."""
 
-    def __init__(
-        self,
-        response: aiohttp.ClientResponse,
-        timeout_s: float,
-        url: str,
-        on_close: Callable[[], None] | None = None,
-    ) -> None:
-        self._response = response
-        self._timeout_s = timeout_s
+    status: int
+    headers: Mapping[str, str]
+
+    def __init__(self, url: str, on_close: Callable[[], None] | None) -> None:
         self._url = url
         self._on_close = on_close
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
 
     @property
     def reason(self) -> str:
         return reason_phrase(self.status)
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except ERRORS as exc:
-            raise translate(exc, self._timeout_s, self._url) from None
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
 
     async def read_all(self, limit_bytes: int) -> HttpResponse:
         """Read what is left; refuses more than ``limit_bytes``, like a non-streamed call."""
@@ -98,13 +92,61 @@ class HttpStream:
 
     async def aclose(self) -> None:
         """Close the connection unless the body was read to its end (then it is reused)."""
+        self._close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+
+class _ConnectionStream(HttpStream):
+    """A stream read from one of llmrelay's own connections (a direct route)."""
+
+    def __init__(
+        self, stream: connections.Stream, url: str, on_close: Callable[[], None] | None
+    ) -> None:
+        super().__init__(url, on_close)
+        self._stream = stream
+        self.status = stream.status
+        self.headers = stream.headers
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._stream.__aiter__()
+
+    def _close(self) -> None:
+        self._stream.aclose()
+
+
+class _AiohttpStream(HttpStream):
+    """A stream read through aiohttp (a route through a proxy)."""
+
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        timeout_s: float,
+        url: str,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(url, on_close)
+        self._response = response
+        self._timeout_s = timeout_s
+        self.status = response.status
+        self.headers = response.headers
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except ERRORS as exc:
+            raise translate(exc, self._timeout_s, self._url) from None
+
+    def _close(self) -> None:
         if self._response.content.at_eof():
             self._response.release()
         else:
             self._response.close()
-        on_close, self._on_close = self._on_close, None
-        if on_close is not None:
-            on_close()
 
 
 _POOL_LIMITS: dict[str, Any] = {"limit": 1000, "ttl_dns_cache": 60}
@@ -130,54 +172,83 @@ class _HttpsProxyConnector(aiohttp.TCPConnector):
         return super()._get_ssl_context(req)
 
 
+class DirectRoute:
+    """The connections of one route without a proxy: one TLS context, a pool per origin."""
+
+    def __init__(self, tls: TlsSettings) -> None:
+        self._ssl = build_ssl_context(tls)
+        self._pools: dict[Origin, OriginPool] = {}
+        self.closed = False
+
+    def pool(self, origin: Origin) -> OriginPool:
+        pool = self._pools.get(origin)
+        if pool is None:
+            pool = self._pools[origin] = OriginPool(origin, self._ssl)
+        return pool
+
+    async def close(self) -> None:
+        self.closed = True
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+
+RouteClient = DirectRoute | aiohttp.ClientSession
+"""What carries a route's requests: llmrelay's own connections, or aiohttp through a proxy."""
+
+MAX_TARGETS = 1024
+
+
 class HttpClientPool:
     """Keeps connections to providers open between executions; closed once at shutdown.
 
-    One session per route (proxy, TLS settings): connections made with one connector's client
+    One client per route (proxy, TLS settings): connections made with one connector's client
     certificate are never reused for another's. The direct route with default TLS, by far the
     most common, has its own attribute so the hot path costs no lookup or bookkeeping. Other
     routes are counted while in use and the least recently used idle ones are closed beyond
     ``max_routes`` (a replaced client certificate leaves its old route behind); a route in use
-    is never closed, so the pool may grow past the limit while every route is busy. Sessions
-    are made lazily because aiohttp binds them to the running event loop.
+    is never closed, so the pool may grow past the limit while every route is busy. Clients
+    are made lazily because they bind to the running event loop.
     """
 
     def __init__(self, max_routes: int = 64) -> None:
-        self._session: aiohttp.ClientSession | None = None
-        self._sessions: OrderedDict[Route, aiohttp.ClientSession] = OrderedDict()
+        self._direct: DirectRoute | None = None
+        self._clients: OrderedDict[Route, RouteClient] = OrderedDict()
         self._busy: Counter[Route] = Counter()
         self._closing: set[asyncio.Task[None]] = set()
         self._max_routes = max_routes
+        self._targets: dict[str, RequestTarget] = {}
 
-    @staticmethod
-    def _new_session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(
-            connector=connector,
-            trust_env=False,  # proxies come from llmrelay's settings, never the environment
-            skip_auto_headers=("User-Agent",),
-        )
+    def target(self, url: str) -> RequestTarget:
+        """``url`` parsed for the wire, remembered (connectors send to a handful of URLs)."""
+        target = self._targets.get(url)
+        if target is None:
+            if len(self._targets) >= MAX_TARGETS:
+                self._targets.clear()
+            target = self._targets[url] = RequestTarget.of(url)
+        return target
 
-    def session(self) -> aiohttp.ClientSession:
-        """The direct route's session (default TLS, no proxy)."""
-        if self._session is None:
-            self._session = self._new_session(aiohttp.TCPConnector(**_POOL_LIMITS))
-        return self._session
+    def direct(self) -> DirectRoute:
+        """The direct route with default TLS."""
+        if self._direct is None:
+            self._direct = DirectRoute(DEFAULT_TLS)
+        return self._direct
 
     @property
     def routes(self) -> int:
-        """How many non-direct routes have an open session."""
-        return len(self._sessions)
+        """How many other routes have an open client."""
+        return len(self._clients)
 
-    def acquire(self, route: Route) -> aiohttp.ClientSession:
-        """The session of ``route``, marked in use until ``release(route)``."""
-        session = self._sessions.get(route)
-        if session is None:
-            session = self._sessions[route] = self._new_session(_connector(route))
+    def acquire(self, route: Route) -> RouteClient:
+        """The client of ``route``, marked in use until ``release(route)``."""
+        client = self._clients.get(route)
+        if client is None:
+            client = self._clients[route] = _client(route)
         else:
-            self._sessions.move_to_end(route)
+            self._clients.move_to_end(route)
         self._busy[route] += 1
         self._evict()
-        return session
+        return client
 
     def release(self, route: Route) -> None:
         self._busy[route] -= 1
@@ -185,34 +256,42 @@ class HttpClientPool:
             del self._busy[route]
 
     def _evict(self) -> None:
-        while len(self._sessions) > self._max_routes:
-            idle = next((r for r in self._sessions if r not in self._busy), None)
+        while len(self._clients) > self._max_routes:
+            idle = next((r for r in self._clients if r not in self._busy), None)
             if idle is None:
                 return
-            task = asyncio.get_running_loop().create_task(self._sessions.pop(idle).close())
+            task = asyncio.get_running_loop().create_task(self._clients.pop(idle).close())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
-        sessions = [*self._sessions.values(), *([self._session] if self._session else [])]
-        self._session = None
-        self._sessions.clear()
-        for session in sessions:
-            await session.close()
+        clients = [*self._clients.values(), *([self._direct] if self._direct else [])]
+        self._direct = None
+        self._clients.clear()
+        for client in clients:
+            await client.close()
         if self._closing:
             await asyncio.gather(*self._closing)
 
 
-def _connector(route: Route) -> aiohttp.TCPConnector:
+def _client(route: Route) -> RouteClient:
+    if route.proxy is None:
+        return DirectRoute(route.tls)
     context = build_ssl_context(route.tls)
-    if route.proxy is not None and route.proxy_tls is not None:
-        return _HttpsProxyConnector(
+    if route.proxy_tls is not None:
+        connector: aiohttp.TCPConnector = _HttpsProxyConnector(
             proxy_url=route.proxy.url,
             proxy_ssl=build_ssl_context(route.proxy_tls),
             ssl=context,
             **_POOL_LIMITS,
         )
-    return aiohttp.TCPConnector(ssl=context, **_POOL_LIMITS)
+    else:
+        connector = aiohttp.TCPConnector(ssl=context, **_POOL_LIMITS)
+    return aiohttp.ClientSession(
+        connector=connector,
+        trust_env=False,  # proxies come from llmrelay's settings, never the environment
+        skip_auto_headers=("User-Agent",),
+    )
 
 
 @dataclass(frozen=True)
@@ -265,12 +344,10 @@ class OutboundHttp:
         if not self.policy.is_host_allowed(url):
             raise TransportError(NetworkPolicy.allow_list_message(url), code="ERR_HOST_NOT_ALLOWED")
 
-    def _session(
-        self, url: str, tls: TlsSettings | None
-    ) -> tuple[aiohttp.ClientSession, _Via, Route | None]:
-        """The session to use, the proxy arguments, and the route to release afterwards."""
+    def _client(self, url: str, tls: TlsSettings | None) -> tuple[RouteClient, _Via, Route | None]:
+        """The client to use, the proxy arguments, and the route to release afterwards."""
         if tls is None and self.policy.is_plain:
-            return self._pool.session(), _DIRECTLY, None
+            return self._pool.direct(), _DIRECTLY, None
         route = self.policy.route(
             url,
             verification_mode=tls.verification_mode if tls else None,
@@ -278,12 +355,16 @@ class OutboundHttp:
             client=tls.client if tls else None,
         )
         if route is DIRECT:
-            return self._pool.session(), _DIRECTLY, None
+            return self._pool.direct(), _DIRECTLY, None
         try:
-            session = self._pool.acquire(route)
+            client = self._pool.acquire(route)
         except (ssl.SSLError, ValueError) as exc:
             raise TransportError(f"unusable TLS material: {exc}", code="ERR_TLS_MATERIAL") from None
-        return session, _Via.of(route.proxy, url), route
+        return client, _Via.of(route.proxy, url), route
+
+    def _origin_pool(self, route: DirectRoute, url: str) -> tuple[OriginPool, RequestTarget]:
+        target = self._pool.target(url)
+        return route.pool(target.origin), target
 
     async def post(
         self,
@@ -297,7 +378,30 @@ class OutboundHttp:
         """POST and read the whole answer, refusing one larger than the policy allows."""
         self._check_host(url)
         limit = self.policy.max_response_content_length_bytes
-        session, via, route = self._session(url, tls)
+        client, via, route = self._client(url, tls)
+        try:
+            if isinstance(client, DirectRoute):
+                pool, target = self._origin_pool(client, url)
+                head = request_head(target, headers, len(body))
+                answer = await connections.fetch(
+                    pool, head, body, timeout_s=timeout_s, limit_bytes=limit
+                )
+                return HttpResponse(answer.status, answer.headers, answer.body)
+            return await self._post_through_proxy(client, via, url, headers, body, timeout_s)
+        finally:
+            if route is not None:
+                self._pool.release(route)
+
+    async def _post_through_proxy(
+        self,
+        session: aiohttp.ClientSession,
+        via: _Via,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout_s: float,
+    ) -> HttpResponse:
+        limit = self.policy.max_response_content_length_bytes
         try:
             async with session.post(
                 url,
@@ -318,9 +422,6 @@ class OutboundHttp:
                 return HttpResponse(response.status, response.headers, bytes(data))
         except ERRORS as exc:
             raise translate(exc, timeout_s, url) from None
-        finally:
-            if route is not None:
-                self._pool.release(route)
 
     async def open_stream(
         self,
@@ -338,7 +439,32 @@ class OutboundHttp:
         not cut off.
         """
         self._check_host(url)
-        session, via, route = self._session(url, tls)
+        client, via, route = self._client(url, tls)
+        release = None if route is None else partial(self._pool.release, route)
+        try:
+            if isinstance(client, DirectRoute):
+                pool, target = self._origin_pool(client, url)
+                head = request_head(target, headers, len(body))
+                stream = await connections.open_stream(pool, head, body, timeout_s=timeout_s)
+                return _ConnectionStream(stream, url, release)
+            return await self._stream_through_proxy(
+                client, via, url, headers, body, timeout_s, release
+            )
+        except BaseException:
+            if release is not None:
+                release()
+            raise
+
+    async def _stream_through_proxy(
+        self,
+        session: aiohttp.ClientSession,
+        via: _Via,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout_s: float,
+        release: Callable[[], None] | None,
+    ) -> HttpStream:
         # ``connect`` also bounds a proxy's CONNECT answer and the TLS handshake behind it
         timeout = aiohttp.ClientTimeout(
             total=None, connect=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
@@ -354,11 +480,8 @@ class OutboundHttp:
                 proxy_headers=via.proxy_headers,
             )
         except ERRORS as exc:
-            if route is not None:
-                self._pool.release(route)
             raise translate(exc, timeout_s, url) from None
-        release = None if route is None else partial(self._pool.release, route)
-        return HttpStream(response, timeout_s, url, release)
+        return _AiohttpStream(response, timeout_s, url, release)
 
 
-__all__ = ["HttpClientPool", "HttpResponse", "HttpStream", "OutboundHttp"]
+__all__ = ["DirectRoute", "HttpClientPool", "HttpResponse", "HttpStream", "OutboundHttp"]

@@ -1,4 +1,4 @@
-"""aiohttp and ssl failures in the words Kibana users know (Node/axios error codes).
+"""Connection, TLS and aiohttp failures in the words Kibana users know (Node/axios error codes).
 
 ``connect ECONNREFUSED 127.0.0.1:1234``, ``timeout of 60000ms exceeded``, OpenSSL verify codes
 under Node's names (``ERR_TLS_CERT_ALTNAME_INVALID``, ``UNABLE_TO_VERIFY_LEAF_SIGNATURE``): the
@@ -23,8 +23,28 @@ def _host_port(url: str) -> str:
     return f"{parts.hostname}:{port}"
 
 
-def _timed_out(timeout_s: float) -> TransportError:
+def timed_out(timeout_s: float) -> TransportError:
     return TransportError(f"timeout of {round(timeout_s * 1000)}ms exceeded", code="ECONNABORTED")
+
+
+def hang_up() -> TransportError:
+    """The server closed the connection before its answer was complete."""
+    return TransportError("socket hang up", code="ECONNRESET")
+
+
+def parse_error(reason: str) -> TransportError:
+    """An answer that is not HTTP (Node's wording for what its parser refused)."""
+    return TransportError(f"Parse Error: {reason}", code="HPE_INVALID_RESPONSE")
+
+
+def connect_failed(error: OSError, host: str | None, port: int | None) -> TransportError:
+    """Connecting to ``host:port`` failed with ``error``."""
+    if isinstance(error, socket.gaierror):
+        return TransportError(f"getaddrinfo ENOTFOUND {host}", code="ENOTFOUND")
+    address = f"{host}:{port}"
+    if isinstance(error, ConnectionRefusedError):
+        return TransportError(f"connect ECONNREFUSED {address}", code="ECONNREFUSED")
+    return TransportError(f"connect failed {address}: {error}", code="ECONNERROR")
 
 
 def too_large(limit: int) -> TransportError:
@@ -45,6 +65,13 @@ _VERIFY_CODES = {
 """OpenSSL verify codes → the codes Node reports (Kibana's PKI error rewrites match on them)."""
 
 
+def tls_failure(error: ssl.SSLError) -> TransportError:
+    """A failed TLS handshake: the certificate's verify code under Node's name, or the reason."""
+    tls = _tls_error(error)
+    assert tls is not None
+    return tls
+
+
 def _tls_error(error: BaseException) -> TransportError | None:
     if isinstance(error, ssl.SSLCertVerificationError):
         verify_code = error.verify_code or 0
@@ -59,7 +86,7 @@ def _tls_error(error: BaseException) -> TransportError | None:
 
 def translate(exc: BaseException, timeout_s: float, url: str) -> TransportError:
     if isinstance(exc, TimeoutError):
-        return _timed_out(timeout_s)
+        return timed_out(timeout_s)
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         return TransportError(
             f"proxy refused the tunnel to {_host_port(url)}: {exc.status} {exc.message}",
@@ -83,16 +110,11 @@ def translate(exc: BaseException, timeout_s: float, url: str) -> TransportError:
             f"connect failed {proxy} (the proxy): {exc.os_error}", code="ECONNERROR"
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return TransportError(f"connect ECONNREFUSED {_host_port(url)}", code="ECONNREFUSED")
-        if isinstance(exc.os_error, socket.gaierror):
-            host = urlsplit(url).hostname
-            return TransportError(f"getaddrinfo ENOTFOUND {host}", code="ENOTFOUND")
-        return TransportError(
-            f"connect failed {_host_port(url)}: {exc.os_error}", code="ECONNERROR"
-        )
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return connect_failed(exc.os_error, parts.hostname, port)
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return TransportError("socket hang up", code="ECONNRESET")
+        return hang_up()
     if isinstance(exc, aiohttp.ClientOSError):
         return TransportError(f"socket error: {exc.strerror or exc}", code="ECONNRESET")
     return TransportError(str(exc) or type(exc).__name__, code="")
