@@ -15,13 +15,16 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from llmrelay.api import (
     EXCEPTION_HANDLERS,
+    RELAYED_ROUTES,
     ROUTES,
     AuthenticationGuard,
     KibanaRequestGuard,
     PageSecurityHeaders,
+    RelayedRoutes,
 )
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
@@ -37,6 +40,23 @@ per request; at 10,000 the relay needs 10% less CPU per request (326 -> 291 us, 
 once either way; only cyclic garbage waits a little longer."""
 
 
+class LlmrelayApp(Starlette):
+    """Starlette, except that the relayed routes (``RelayedRoutes``) are answered before its
+    middleware stack: the same guards and handlers, a seventh of the cost of an execution less."""
+
+    relayed: RelayedRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        relayed = self.relayed
+        if relayed is not None and scope["type"] == "http":
+            route = relayed.match(scope)
+            if route is not None:
+                scope["app"] = self
+                await relayed.handle(route, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def print_to_console(message: str) -> None:
     """Straight to the terminal, not through logging: the message may hold the first password,
     which must never land in a log file."""
@@ -50,7 +70,7 @@ def create_app(
     freeze_gc_after_start: bool = False,
     load_tokenizer_at_start: bool = False,
     announce: Callable[[str], None] = print_to_console,
-) -> Starlette:
+) -> LlmrelayApp:
     """``freeze_gc_after_start`` is for a server process that owns the interpreter: the objects
     made at start-up live for ever, and leaving them to the collector cost a 70-80 ms pause of
     every request in flight at each full collection (measured under ``bench/overhead.py``).
@@ -102,9 +122,13 @@ def create_app(
         Middleware(AuthenticationGuard),
         Middleware(KibanaRequestGuard, max_payload_bytes=settings.server.max_payload_bytes),
     ]
-    return Starlette(
+    app = LlmrelayApp(
         routes=[*ROUTES, *login.routes, *ui_routes()],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=middleware,
         lifespan=lifespan,
     )
+    if not cors.enabled:  # CORS headers come from Starlette's middleware
+        max_payload_bytes = settings.server.max_payload_bytes
+        app.relayed = RelayedRoutes(RELAYED_ROUTES, max_payload_bytes=max_payload_bytes)
+    return app

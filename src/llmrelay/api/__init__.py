@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from llmrelay.api import connectors, event_log, openai_compat, security, status, usage
 from llmrelay.api.authentication import AuthenticationGuard
 from llmrelay.api.errors import EXCEPTION_HANDLERS
 from llmrelay.api.guards import KibanaRequestGuard, PageSecurityHeaders
+from llmrelay.api.relayed import RelayedRoutes
 
 ROUTES: list[BaseRoute] = [
     # the relayed paths first: the router tries each route in order, on every request
@@ -19,10 +20,15 @@ ROUTES: list[BaseRoute] = [
     *usage.routes,
 ]
 
+RELAYED_ROUTES: list[Route] = [connectors.execute_route]
+"""Answered by ``RelayedRoutes`` without Starlette's layers (they stay in ``ROUTES`` too)."""
+
 __all__ = [
     "EXCEPTION_HANDLERS",
+    "RELAYED_ROUTES",
     "ROUTES",
     "AuthenticationGuard",
     "KibanaRequestGuard",
     "PageSecurityHeaders",
+    "RelayedRoutes",
 ]

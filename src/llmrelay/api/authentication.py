@@ -15,7 +15,7 @@ from urllib.parse import quote
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmrelay.api.guards import send_error
-from llmrelay.auth import PRINCIPAL_SCOPE_KEY, SESSION_COOKIE
+from llmrelay.auth import PRINCIPAL_SCOPE_KEY, SESSION_COOKIE, Principal
 from llmrelay.errors import TooManyRequestsError, UserError
 
 PUBLIC = frozenset(
@@ -61,6 +61,23 @@ def challenge_headers(exc: UserError) -> list[tuple[bytes, bytes]]:
     return []
 
 
+async def authenticate_scope(scope: Scope) -> Principal:
+    """The principal of the credentials the request carries (Basic or ``ApiKey`` in
+    ``Authorization``, or the session cookie); raises ``UserError`` (401, or 429 when throttled)."""
+    authorization: str | None = None
+    cookie: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"cookie":
+            cookie = session_cookie(value) or cookie
+    client = scope.get("client")
+    address = client[0] if client else None
+    authenticator = scope["app"].state.services.authenticator
+    principal: Principal = await authenticator.authenticate(authorization, cookie, address)
+    return principal
+
+
 class AuthenticationGuard:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -73,18 +90,8 @@ class AuthenticationGuard:
         ):
             await self.app(scope, receive, send)
             return
-        authorization: str | None = None
-        cookie: str | None = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"cookie":
-                cookie = session_cookie(value) or cookie
-        client = scope.get("client")
-        address = client[0] if client else None
-        authenticator = scope["app"].state.services.authenticator
         try:
-            principal = await authenticator.authenticate(authorization, cookie, address)
+            principal = await authenticate_scope(scope)
         except UserError as exc:
             path = scope["path"]
             if exc.status_code == 401 and not is_api_path(path) and scope["method"] == "GET":

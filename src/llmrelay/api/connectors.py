@@ -102,9 +102,13 @@ async def execute_connector(request: Request) -> Response:
 
 
 _BASE = "/api/actions"
+execute_route = Route(
+    f"{_BASE}/connector/{{connector_id}}/_execute", execute_connector, methods=["POST"]
+)
+"""Called for every execution: answered by ``RelayedRoutes`` unless CORS is on."""
 routes: list[BaseRoute] = [
     # first: the router tries routes in order, and this is the one called for every execution
-    Route(f"{_BASE}/connector/{{connector_id}}/_execute", execute_connector, methods=["POST"]),
+    execute_route,
     Route(f"{_BASE}/connector", create_connector, methods=["POST"]),
     Route(f"{_BASE}/connector/{{connector_id}}", create_connector, methods=["POST"]),
     Route(f"{_BASE}/connector/{{connector_id}}", get_connector, methods=["GET"]),

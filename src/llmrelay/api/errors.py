@@ -7,6 +7,7 @@ gets hapi's bare 500 text and the traceback goes to the log, never into the resp
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
@@ -62,10 +63,23 @@ async def _bug(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "An internal server error occurred.")
 
 
-EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
+_HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
     UserError: _user_error,
     HTTPException: _http_error,
     SecretsError: _secrets_error,
     ClientDisconnect: _client_gone,
     Exception: _bug,
 }
+EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
+    cls: handler for cls, handler in _HANDLERS.items()
+}
+
+
+async def exception_response(request: Request, exc: Exception) -> Response:
+    """What ``EXCEPTION_HANDLERS`` answer to ``exc``: the handler of its nearest class, as
+    Starlette chooses it, for routes answered outside Starlette's middleware."""
+    for cls in type(exc).__mro__:
+        handler = _HANDLERS.get(cls)
+        if handler is not None:
+            return await handler(request, exc)
+    raise exc  # pragma: no cover - ``Exception`` has a handler

@@ -37,6 +37,51 @@ async def send_error(
     await send({"type": "http.response.body", "body": body})
 
 
+def payload_too_large(max_payload_bytes: int) -> str:
+    return f"Payload content length greater than maximum allowed: {max_payload_bytes}"
+
+
+def kibana_refusal(scope: Scope, max_payload_bytes: int) -> tuple[int, str] | None:
+    """Why Kibana would refuse this request before reading it, or None: a mutating API request
+    without ``kbn-xsrf`` (400), or a declared body over ``max_payload_bytes`` (413)."""
+    has_xsrf = False
+    declared: bytes | None = None
+    for name, value in scope["headers"]:
+        if name in XSRF_HEADERS:
+            has_xsrf = True
+        elif name == b"content-length":
+            declared = value
+    mutating = scope["method"] not in SAFE_METHODS and scope["path"].startswith(
+        ("/api/", "/internal/")
+    )
+    if mutating and not has_xsrf:
+        return 400, "Request must contain a kbn-xsrf header."
+    if declared is not None and declared.isdigit() and int(declared) > max_payload_bytes:
+        return 413, payload_too_large(max_payload_bytes)
+    return None
+
+
+def bounded_receive(scope: Scope, receive: Receive, max_payload_bytes: int) -> Receive:
+    """``receive``, counting a body sent without ``Content-Length`` (chunked) as it arrives: a
+    missing length must not lift the limit. A declared length is enforced by the server."""
+    if scope["method"] in SAFE_METHODS or any(
+        name == b"content-length" for name, _ in scope["headers"]
+    ):
+        return receive
+    seen = 0
+
+    async def counting_receive() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > max_payload_bytes:
+                raise PayloadTooLargeError(payload_too_large(max_payload_bytes))
+        return message
+
+    return counting_receive
+
+
 class KibanaRequestGuard:
     """Refuse mutating API requests without ``kbn-xsrf`` (as Kibana does) and oversized bodies.
 
@@ -52,44 +97,11 @@ class KibanaRequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        has_xsrf = False
-        declared: bytes | None = None
-        for name, value in scope["headers"]:
-            if name in XSRF_HEADERS:
-                has_xsrf = True
-            elif name == b"content-length":
-                declared = value
-        mutating = scope["method"] not in SAFE_METHODS and scope["path"].startswith(
-            ("/api/", "/internal/")
-        )
-        if mutating and not has_xsrf:
-            await send_error(send, 400, "Request must contain a kbn-xsrf header.")
+        refusal = kibana_refusal(scope, self.max_payload_bytes)
+        if refusal is not None:
+            await send_error(send, *refusal)
             return
-        if declared is not None and declared.isdigit() and int(declared) > self.max_payload_bytes:
-            await send_error(send, 413, self._too_large())
-            return
-        if declared is not None or scope["method"] in SAFE_METHODS:
-            await self.app(scope, receive, send)  # a declared length is enforced by the server
-            return
-        await self.app(scope, self._bounded(receive), send)
-
-    def _too_large(self) -> str:
-        return f"Payload content length greater than maximum allowed: {self.max_payload_bytes}"
-
-    def _bounded(self, receive: Receive) -> Receive:
-        """Count a chunked body as it arrives: a missing Content-Length must not lift the limit."""
-        seen = 0
-
-        async def bounded_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_payload_bytes:
-                    raise PayloadTooLargeError(self._too_large())
-            return message
-
-        return bounded_receive
+        await self.app(scope, bounded_receive(scope, receive, self.max_payload_bytes), send)
 
 
 CONTENT_SECURITY_POLICY = (
