@@ -332,3 +332,27 @@ async def test_a_caller_giving_up_does_not_cancel_the_read_for_the_others(
     stored, _ = await patient
     assert stored.id == "c1"
     assert impatient.cancelled()
+
+
+async def test_secrets_are_decrypted_once_per_read_and_handed_out_read_only(
+    cached: ConnectorRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Executions within the cache's TTL share one decryption; a change is decrypted anew."""
+    repository = cached
+    decrypted: list[str] = []
+    decrypt = SecretsCipher.decrypt_json
+
+    def counting(self: SecretsCipher, connector_id: str, text: str) -> dict[str, str]:
+        decrypted.append(connector_id)
+        return decrypt(self, connector_id, text)
+
+    monkeypatch.setattr(SecretsCipher, "decrypt_json", counting)
+    loads = [await repository.load_for_execution("c1") for _ in range(5)]
+    assert decrypted == ["c1"]
+    assert all(secrets is loads[0][1] for _, secrets in loads)  # callers may remember by identity
+    with pytest.raises(TypeError):
+        loads[0][1]["apiKey"] = "changed"  # type: ignore[index]
+    await repository.update("c1", name="c1", config=OPENAI_CONFIG, secrets={"apiKey": "sk-new"})
+    _, secrets = await repository.load_for_execution("c1")
+    assert dict(secrets) == {"apiKey": "sk-new"}
+    assert decrypted == ["c1", "c1"]

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from types import MappingProxyType
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
@@ -67,7 +68,7 @@ MAX_CACHED_CONNECTORS = 10_000
 class _CachedRow:
     loaded_at: float
     connector: StoredConnector
-    sealed_secrets: str | None
+    secrets: Mapping[str, str]
 
 
 class ConnectorRepository:
@@ -230,19 +231,20 @@ class ConnectorRepository:
         if result.rowcount == 0:
             raise _not_found(id)
 
-    async def load_for_execution(self, id: str) -> tuple[StoredConnector, dict[str, str]]:
-        """A connector with its decrypted secrets (``{}`` if saved without any), in one read.
+    async def load_for_execution(self, id: str) -> tuple[StoredConnector, Mapping[str, str]]:
+        """A connector with its decrypted secrets (empty if saved without any), in one read.
 
         This is the one way decrypted secrets leave storage, and only ``execution/`` may call
-        it (just before running the connector). Raises ``NotFoundError`` for an unknown id and
-        ``SecretsError`` when the stored value cannot be decrypted with the configured keys.
+        it (just before running the connector). Both objects are the same ones for every call
+        until the row is read again (a change, or the cache's TTL), so a caller may remember
+        what it derived from them by identity; the secrets mapping is read-only. Raises
+        ``NotFoundError`` for an unknown id and ``SecretsError`` when the stored value cannot be
+        decrypted with the configured keys.
         """
         cached = self._cache.get(id)
         if cached is None or time.monotonic() - cached.loaded_at > self._cache_ttl_s:
             cached = await self._read_shared(id)
-        if cached.sealed_secrets is None:
-            return cached.connector, {}
-        return cached.connector, self._cipher.decrypt_json(id, cached.sealed_secrets)
+        return cached.connector, cached.secrets
 
     async def _read_shared(self, id: str) -> _CachedRow:
         """Read ``id``'s row, joining a read of it already in flight.
@@ -274,7 +276,8 @@ class ConnectorRepository:
         if row is None:
             self._cache.pop(id, None)
             raise _not_found(id)
-        cached = _CachedRow(time.monotonic(), _to_connector(row), row.secrets)
+        secrets = {} if row.secrets is None else self._cipher.decrypt_json(id, row.secrets)
+        cached = _CachedRow(time.monotonic(), _to_connector(row), MappingProxyType(secrets))
         if self._cache_ttl_s > 0 and generation == self._generation:
             if len(self._cache) >= MAX_CACHED_CONNECTORS:
                 self._cache.clear()
@@ -291,8 +294,8 @@ class ConnectorRepository:
         return listing[1]
 
     async def read_secrets(self, id: str) -> dict[str, str]:
-        """Only the secrets of :meth:`load_for_execution`; the same rules apply."""
-        return (await self.load_for_execution(id))[1]
+        """Only the secrets of :meth:`load_for_execution` (a copy); the same rules apply."""
+        return dict((await self.load_for_execution(id))[1])
 
     def _seal(self, id: str, secrets: Mapping[str, str] | None) -> str | None:
         if secrets is None:
