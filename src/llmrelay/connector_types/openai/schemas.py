@@ -182,3 +182,40 @@ class RunActionResponse(BaseModel):
     model: str | None = None
     usage: Any = None
     choices: list[Choice]
+
+
+_OPTIONAL_TEXT = (str, type(None))
+_OPTIONAL_NUMBER = (int, float, type(None))
+
+
+def conforms_to_run_response(data: object) -> bool:
+    """True when ``data`` has the usual shape of a chat completion, which ``RunActionResponse``
+    accepts, checked without building its models: validating the answer with the models cost
+    24 us of every ``run`` on the benchmark machine, 8% of an execution's CPU.
+
+    Only exact JSON types pass (no ``bool`` for a number, no number for a text). False says
+    nothing about validity: the models then decide, and word the error as Kibana does.
+    """
+    if type(data) is not dict:
+        return False
+    for key in ("id", "object", "model"):
+        if type(data.get(key)) not in _OPTIONAL_TEXT:
+            return False
+    if type(data.get("created")) not in _OPTIONAL_NUMBER:
+        return False
+    choices = data.get("choices")
+    if type(choices) is not list:
+        return False
+    for choice in choices:
+        if type(choice) is not dict:
+            return False
+        message = choice.get("message")
+        if (
+            type(message) is not dict
+            or type(message.get("role")) is not str
+            or type(message.get("content")) not in _OPTIONAL_TEXT
+            or type(choice.get("finish_reason")) not in _OPTIONAL_TEXT
+            or type(choice.get("index")) not in (int, type(None))
+        ):
+            return False
+    return True

@@ -31,6 +31,7 @@ from llmrelay.connector_types.openai.schemas import (
     RunActionResponse,
     RunParams,
     StreamParams,
+    conforms_to_run_response,
 )
 from llmrelay.connector_types.openai.usage import ChatStreamReader, answer_details
 from llmrelay.connector_types.openai.validation import decoded_pem
@@ -208,6 +209,9 @@ class OpenAIService(SubActionService):
 
     @staticmethod
     def _validated(data: object) -> JsonObject:
+        if conforms_to_run_response(data):
+            assert isinstance(data, dict)
+            return data
         try:
             RunActionResponse.model_validate(data)
         except ValidationError as exc:
