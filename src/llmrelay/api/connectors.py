@@ -10,10 +10,10 @@ from llmrelay.actions_client import ActionsClient
 from llmrelay.api.streaming import ByteStreamResponse
 from llmrelay.api.wire import (
     CreateConnectorBody,
-    ExecuteBody,
     UpdateConnectorBody,
     connector_to_wire,
     connector_type_to_wire,
+    execute_params,
     parse_body,
     read_json,
 )
@@ -89,10 +89,10 @@ async def list_connector_types(request: Request) -> JSONResponse:
 
 
 async def execute_connector(request: Request) -> Response:
-    body = parse_body(ExecuteBody, await read_json(request))
+    params = execute_params(await read_json(request))
     result = await actions_of(request).execute(
         request.path_params["connector_id"],
-        body.params,
+        params,
         principal=principal_of(request.scope),
         source="http_request",
     )
