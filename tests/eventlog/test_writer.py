@@ -96,7 +96,7 @@ async def test_a_failed_write_is_retried_and_logged(
 
 
 async def test_rows_in_any_column_order_and_mappings_are_stored_alike(store: EventStore) -> None:
-    """85 rows: two full multi-row INSERTs and a short one, on both databases."""
+    """85 rows: two full multi-row INSERTs and five rows left over, on both databases."""
     columns = ("usage_estimated", "id", "end", *sorted(ExecutionEvent.__dataclass_fields__))
     columns = tuple(dict.fromkeys(columns))  # the odd order first, each column once
     rows = [tuple(getattr(event(n), c) for c in columns) for n in range(85)]
