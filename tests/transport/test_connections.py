@@ -19,6 +19,15 @@ import pytest
 from llmrelay.errors import TransportError
 from llmrelay.settings import ActionsSettings
 from llmrelay.transport import HttpClientPool, NetworkPolicy, OutboundHttp
+from llmrelay.transport.connections import (
+    CONNECTIONS_PER_ORIGIN,
+    KEEPALIVE_S,
+    Origin,
+    OriginPool,
+    RequestTarget,
+    fetch,
+    request_head,
+)
 
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 SSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -446,20 +455,19 @@ async def test_a_stream_that_stalls_times_out_between_chunks(
     await stream.aclose()
 
 
+def origin_pool(
+    server: ScriptedServer, *, limit: int = CONNECTIONS_PER_ORIGIN, keepalive_s: float = KEEPALIVE_S
+) -> tuple[OriginPool, bytes]:
+    """A pool of connections to ``server``, and the head of a request for it."""
+    origin = Origin("http", "127.0.0.1", server.port)
+    pool = OriginPool(origin, None, limit=limit, keepalive_s=keepalive_s)
+    return pool, request_head(RequestTarget.of(server.url), {}, 2)
+
+
 async def test_requests_beyond_the_connection_limit_wait_for_a_free_connection(
     server: ScriptedServer,
 ) -> None:
-    from llmrelay.transport.connections import (
-        Origin,
-        OriginPool,
-        RequestTarget,
-        fetch,
-        request_head,
-    )
-
-    target = RequestTarget.of(server.url)
-    pool = OriginPool(Origin("http", "127.0.0.1", server.port), None, limit=1)
-    head = request_head(target, {}, 2)
+    pool, head = origin_pool(server, limit=1)
     answers = await asyncio.gather(
         *(fetch(pool, head, b"{}", timeout_s=5, limit_bytes=1000) for _ in range(5))
     )
@@ -471,17 +479,7 @@ async def test_requests_beyond_the_connection_limit_wait_for_a_free_connection(
 async def test_an_idle_connection_past_its_keepalive_is_not_reused(
     server: ScriptedServer,
 ) -> None:
-    from llmrelay.transport.connections import (
-        Origin,
-        OriginPool,
-        RequestTarget,
-        fetch,
-        request_head,
-    )
-
-    target = RequestTarget.of(server.url)
-    pool = OriginPool(Origin("http", "127.0.0.1", server.port), None, keepalive_s=0.05)
-    head = request_head(target, {}, 2)
+    pool, head = origin_pool(server, keepalive_s=0.05)
     await fetch(pool, head, b"{}", timeout_s=5, limit_bytes=1000)
     await fetch(pool, head, b"{}", timeout_s=5, limit_bytes=1000)
     await asyncio.sleep(0.1)

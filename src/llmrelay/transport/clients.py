@@ -295,38 +295,46 @@ def _client(route: Route) -> RouteClient:
 
 
 @dataclass(frozen=True)
-class _Via:
-    """aiohttp's per-request proxy arguments; all empty for a direct request.
+class _ThroughProxy:
+    """A request's way through a proxy: its route's aiohttp session and aiohttp's proxy
+    arguments.
 
     aiohttp sends ``proxy_headers`` only on the ``CONNECT`` of an https target, so for an http
     target the proxy's headers (credentials included) go with the request itself, which is
     what the proxy receives.
     """
 
-    proxy: str | None = None
+    session: aiohttp.ClientSession
+    proxy: str
     proxy_headers: dict[str, str] | None = None
     request_headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def of(cls, proxy: ProxyRoute | None, url: str) -> _Via:
-        if proxy is None:
-            return _DIRECTLY
+    def of(cls, session: aiohttp.ClientSession, proxy: ProxyRoute, url: str) -> _ThroughProxy:
         headers = dict(proxy.headers)
         if proxy.credentials is not None:
             token = base64.b64encode(":".join(proxy.credentials).encode()).decode()
             headers["Proxy-Authorization"] = f"Basic {token}"
         if url.startswith("https:"):
             # a fresh dict each time: aiohttp writes the Host header into the one it gets
-            return cls(proxy.url, headers or None)
-        return cls(proxy.url, None, tuple(headers.items()))
+            return cls(session, proxy.url, headers or None)
+        return cls(session, proxy.url, None, tuple(headers.items()))
 
-    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+    def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout: aiohttp.ClientTimeout
+    ) -> Any:
+        """``session.post`` through the proxy (awaitable, or an async context manager)."""
         merged = dict(headers)
         merged.update(self.request_headers)
-        return merged
-
-
-_DIRECTLY = _Via()
+        return self.session.post(
+            url,
+            data=body,
+            headers=merged,
+            timeout=timeout,
+            allow_redirects=False,
+            proxy=self.proxy,
+            proxy_headers=self.proxy_headers,
+        )
 
 
 class OutboundHttp:
@@ -344,10 +352,12 @@ class OutboundHttp:
         if not self.policy.is_host_allowed(url):
             raise TransportError(NetworkPolicy.allow_list_message(url), code="ERR_HOST_NOT_ALLOWED")
 
-    def _client(self, url: str, tls: TlsSettings | None) -> tuple[RouteClient, _Via, Route | None]:
-        """The client to use, the proxy arguments, and the route to release afterwards."""
+    def _client(
+        self, url: str, tls: TlsSettings | None
+    ) -> tuple[DirectRoute | _ThroughProxy, Route | None]:
+        """How the request leaves, and the route to release afterwards (None: nothing to)."""
         if tls is None and self.policy.is_plain:
-            return self._pool.direct(), _DIRECTLY, None
+            return self._pool.direct(), None
         route = self.policy.route(
             url,
             verification_mode=tls.verification_mode if tls else None,
@@ -355,12 +365,15 @@ class OutboundHttp:
             client=tls.client if tls else None,
         )
         if route is DIRECT:
-            return self._pool.direct(), _DIRECTLY, None
+            return self._pool.direct(), None
         try:
             client = self._pool.acquire(route)
         except (ssl.SSLError, ValueError) as exc:
             raise TransportError(f"unusable TLS material: {exc}", code="ERR_TLS_MATERIAL") from None
-        return client, _Via.of(route.proxy, url), route
+        if isinstance(client, DirectRoute):
+            return client, route
+        assert route.proxy is not None  # a route without one has a DirectRoute
+        return _ThroughProxy.of(client, route.proxy, url), route
 
     def _origin_pool(self, route: DirectRoute, url: str) -> tuple[OriginPool, RequestTarget]:
         target = self._pool.target(url)
@@ -378,40 +391,32 @@ class OutboundHttp:
         """POST and read the whole answer, refusing one larger than the policy allows."""
         self._check_host(url)
         limit = self.policy.max_response_content_length_bytes
-        client, via, route = self._client(url, tls)
+        way, route = self._client(url, tls)
         try:
-            if isinstance(client, DirectRoute):
-                pool, target = self._origin_pool(client, url)
+            if isinstance(way, DirectRoute):
+                pool, target = self._origin_pool(way, url)
                 head = request_head(target, headers, len(body))
                 answer = await connections.fetch(
                     pool, head, body, timeout_s=timeout_s, limit_bytes=limit
                 )
                 return HttpResponse(answer.status, answer.headers, answer.body)
-            return await self._post_through_proxy(client, via, url, headers, body, timeout_s)
+            return await self._post_through_proxy(way, url, headers, body, timeout_s)
         finally:
             if route is not None:
                 self._pool.release(route)
 
     async def _post_through_proxy(
         self,
-        session: aiohttp.ClientSession,
-        via: _Via,
+        way: _ThroughProxy,
         url: str,
         headers: Mapping[str, str],
         body: bytes,
         timeout_s: float,
     ) -> HttpResponse:
         limit = self.policy.max_response_content_length_bytes
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
         try:
-            async with session.post(
-                url,
-                data=body,
-                headers=via.headers(headers),
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
-                allow_redirects=False,
-                proxy=via.proxy,
-                proxy_headers=via.proxy_headers,
-            ) as response:
+            async with way.post(url, headers, body, timeout) as response:
                 if response.content_length is not None and response.content_length > limit:
                     raise too_large(limit)
                 data = bytearray()
@@ -439,17 +444,15 @@ class OutboundHttp:
         not cut off.
         """
         self._check_host(url)
-        client, via, route = self._client(url, tls)
+        way, route = self._client(url, tls)
         release = None if route is None else partial(self._pool.release, route)
         try:
-            if isinstance(client, DirectRoute):
-                pool, target = self._origin_pool(client, url)
+            if isinstance(way, DirectRoute):
+                pool, target = self._origin_pool(way, url)
                 head = request_head(target, headers, len(body))
                 stream = await connections.open_stream(pool, head, body, timeout_s=timeout_s)
                 return _ConnectionStream(stream, url, release)
-            return await self._stream_through_proxy(
-                client, via, url, headers, body, timeout_s, release
-            )
+            return await self._stream_through_proxy(way, url, headers, body, timeout_s, release)
         except BaseException:
             if release is not None:
                 release()
@@ -457,8 +460,7 @@ class OutboundHttp:
 
     async def _stream_through_proxy(
         self,
-        session: aiohttp.ClientSession,
-        via: _Via,
+        way: _ThroughProxy,
         url: str,
         headers: Mapping[str, str],
         body: bytes,
@@ -470,15 +472,7 @@ class OutboundHttp:
             total=None, connect=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
         )
         try:
-            response = await session.post(
-                url,
-                data=body,
-                headers=via.headers(headers),
-                timeout=timeout,
-                allow_redirects=False,
-                proxy=via.proxy,
-                proxy_headers=via.proxy_headers,
-            )
+            response = await way.post(url, headers, body, timeout)
         except ERRORS as exc:
             raise translate(exc, timeout_s, url) from None
         return _AiohttpStream(response, timeout_s, url, release)
