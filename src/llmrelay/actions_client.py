@@ -9,7 +9,6 @@ Changes, runs and refusals go to the audit log.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -31,6 +30,7 @@ from llmrelay.eventlog import (
     export_lines,
 )
 from llmrelay.execution import ActionExecutor, ActionResult
+from llmrelay.jsontext import dumps
 from llmrelay.storage import (
     ConnectorRepository,
     PreconfiguredConnector,
@@ -368,7 +368,7 @@ class ActionsClient:
             sent["model"] = upstream_model
         else:
             sent.pop("model", None)
-        text = json.dumps(sent, ensure_ascii=False, separators=(",", ":"))
+        text = dumps(sent).decode()
         params = self._chat_params(connector, text, body.get("stream") is True)
         assert params is not None  # resolve_model checked the type
         return await self.execute(connector.id, params, principal=principal, source=source)

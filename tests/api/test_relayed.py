@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from llmrelay.actions_client import ActionsClient
-from tests.api.conftest import create_connector
+from tests.api.conftest import create_api_key, create_connector
 from tests.conftest import api_client, make_settings
 from tests.upstream import UpstreamServer
 
@@ -155,3 +155,20 @@ async def test_other_methods_on_the_path_take_starlettes_way(
 ) -> None:
     response = await client.get(execute_path(connector_id))
     assert response.status_code == 404  # hapi answers 404 for a method a path does not take
+
+
+async def test_the_chat_completions_route_authenticates_its_callers_itself(
+    client: httpx.AsyncClient, connector_id: str
+) -> None:
+    """The admin's Basic credentials open ``_execute``, but the OpenAI-compatible route takes
+    only llmrelay API keys, and refuses in OpenAI's shape."""
+    chat = {"model": connector_id, "messages": [{"role": "user", "content": "Hello world"}]}
+    refused = await client.post("/v1/chat/completions", json=chat)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "invalid_api_key"
+    created = await create_api_key(client)
+    key = {"api-key": str(created["encoded"])}  # the client's Basic header is sent too
+    answered = await client.post("/v1/chat/completions", json=chat, headers=key)
+    assert answered.status_code == 200
+    assert answered.json()["choices"][0]["message"]["content"] == "Hello! You said: Hello world"
+    assert "content-security-policy" not in answered.headers  # an API, not a page

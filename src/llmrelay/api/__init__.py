@@ -20,7 +20,7 @@ ROUTES: list[BaseRoute] = [
     *usage.routes,
 ]
 
-RELAYED_ROUTES: list[Route] = [connectors.execute_route]
+RELAYED_ROUTES: list[Route] = [connectors.execute_route, *openai_compat.chat_routes]
 """Answered by ``RelayedRoutes`` without Starlette's layers (they stay in ``ROUTES`` too)."""
 
 __all__ = [

@@ -119,9 +119,14 @@ PAGE_HEADERS = [
 ]
 
 
+API_PREFIXES = ("/api/", "/internal/", "/v1/", "/openai/")
+"""The JSON APIs: Kibana's, llmrelay's internal one and the OpenAI-compatible one."""
+
+
 class PageSecurityHeaders:
     """CSP (no inline script, no third-party origin) and anti-framing headers on every response
-    outside the JSON API; the API itself is left alone to keep the relayed path lean.
+    outside the JSON APIs (``API_PREFIXES``); the APIs are left alone to keep the relayed paths
+    lean.
 
     Inline *styles* are allowed: plotly.js adds its own ``<style>`` elements to draw charts.
     ``Referrer-Policy: same-origin``, not ``no-referrer``: under ``no-referrer`` browsers send
@@ -132,7 +137,7 @@ class PageSecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(("/api/", "/internal/")):
+        if scope["type"] != "http" or scope["path"].startswith(API_PREFIXES):
             await self.app(scope, receive, send)
             return
 

@@ -13,7 +13,6 @@ llmrelay never grants.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
@@ -34,6 +33,7 @@ from llmrelay.auth import Principal
 from llmrelay.errors import BadRequestError, LlmrelayError, NotFoundError, UnauthorizedError
 from llmrelay.eventlog import Source
 from llmrelay.execution import ActionResult
+from llmrelay.jsontext import dumps, loads
 
 SOURCE: Source = "openai_api"
 KEY_SCHEMES = frozenset({"bearer", "apikey"})
@@ -103,7 +103,7 @@ class OpenAIStreamResponse(ByteStreamResponse):
 async def read_chat_body(request: Request, *, model_required: bool) -> dict[str, object]:
     raw = await request.body()
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except ValueError:
         body = None
     if not isinstance(body, dict):
@@ -121,7 +121,7 @@ def answer(result: ActionResult) -> Response:
     if result.stream is not None:
         return OpenAIStreamResponse(result.stream)
     if result.status == "ok":
-        return JSONResponse(result.data)
+        return Response(dumps(result.data), media_type="application/json")
     return from_failed_result(result)
 
 
@@ -187,13 +187,17 @@ async def get_model(request: Request) -> Response:
     return JSONResponse(model_entry(model, connector))
 
 
-routes: list[BaseRoute] = [
+chat_routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-    Route("/v1/models", list_models, methods=["GET"]),
-    Route("/v1/models/{model:path}", get_model, methods=["GET"]),
     Route(
         "/openai/deployments/{deployment:path}/chat/completions",
         azure_chat_completions,
         methods=["POST"],
     ),
+]
+"""Called for every chat completion: answered by ``RelayedRoutes`` unless CORS is on."""
+routes: list[BaseRoute] = [
+    *chat_routes,
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model:path}", get_model, methods=["GET"]),
 ]

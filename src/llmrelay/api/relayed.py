@@ -1,13 +1,16 @@
-"""The relayed route answered straight from the application, not through Starlette's layers.
+"""The relayed routes answered straight from the application, not through Starlette's layers.
 
-Every execution comes through ``POST /api/actions/connector/{id}/_execute``. Starlette would send
-it through its error middleware, llmrelay's three guards, its exception middleware, the router
-and two exception wrappers before the route function runs, each a coroutine and most wrapping
-``send``: 13% of the instructions an execution costs in process (callgrind: 873,000 against
-761,000 per request). ``RelayedRoutes`` gives the same answers with the same parts: the guards'
-own checks (``kibana_refusal``, ``bounded_receive``, ``authenticate_scope``), the route function
-itself and the application's exception handlers. Every other request, and every request when
-CORS is on (its headers come from Starlette's middleware), takes Starlette's way.
+Every execution comes through ``POST /api/actions/connector/{id}/_execute`` or an
+OpenAI-compatible chat completion. Starlette would send it through its error middleware,
+llmrelay's three guards, its exception middleware, the router and two exception wrappers before
+the route function runs, each a coroutine and most wrapping ``send``: 13% of the instructions
+an execution costs in process (callgrind: 873,000 against 709,000 per request).
+``RelayedRoutes`` gives the same answers with the same parts: the guards' own checks
+(``kibana_refusal``, ``bounded_receive``, ``authenticate_scope``, except on the routes that
+authenticate their callers themselves), the route function itself and the application's
+exception handlers. Every other request, and every request when CORS is on (its headers come
+from Starlette's middleware), takes Starlette's way. (The page headers of ``PageSecurityHeaders``
+are not on these paths either way.)
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ from starlette.requests import Request
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from llmrelay.api.authentication import authenticate_scope, challenge_headers
+from llmrelay.api.authentication import (
+    authenticate_scope,
+    authenticates_itself,
+    challenge_headers,
+)
 from llmrelay.api.errors import exception_response
 from llmrelay.api.guards import bounded_receive, kibana_refusal, send_error
 from llmrelay.auth import PRINCIPAL_SCOPE_KEY
@@ -27,8 +34,9 @@ from llmrelay.errors import UserError
 
 class RelayedRoutes:
     def __init__(self, routes: Sequence[Route], *, max_payload_bytes: int) -> None:
-        """``routes``: Kibana API routes (behind ``kbn-xsrf`` and authentication) taken only
-        by ``POST``."""
+        """``routes``: API routes taken only by ``POST``, behind the Kibana guards (``kbn-xsrf``
+        on ``/api/`` paths, the payload limit) and authentication unless they authenticate
+        their callers themselves (``authenticates_itself``)."""
         self._routes = tuple(routes)
         self._max_payload_bytes = max_payload_bytes
 
@@ -48,11 +56,12 @@ class RelayedRoutes:
         if refusal is not None:
             await send_error(send, *refusal)
             return
-        try:
-            scope[PRINCIPAL_SCOPE_KEY] = await authenticate_scope(scope)
-        except UserError as exc:
-            await send_error(send, exc.status_code, exc.message, challenge_headers(exc))
-            return
+        if not authenticates_itself(scope["path"]):
+            try:
+                scope[PRINCIPAL_SCOPE_KEY] = await authenticate_scope(scope)
+            except UserError as exc:
+                await send_error(send, exc.status_code, exc.message, challenge_headers(exc))
+                return
         receive = bounded_receive(scope, receive, self._max_payload_bytes)
         request = Request(scope, receive)
         try:
