@@ -1,10 +1,11 @@
-"""The stack's floor: what uvicorn, Starlette and aiohttp cost when they only forward.
+"""The stack's floor: what uvicorn and llmrelay's outbound client cost when they only forward.
 
-One POST route that sends the body it gets to the upstream with one pooled aiohttp session and
-answers the upstream's status, content type and body, served by uvicorn with ``llmrelay
-serve``'s options. No authentication, validation, event log or anything else llmrelay does, so
-the gap between this and the direct figure is the part of llmrelay's cost that belongs to its
-stack, and the gap between this and llmrelay is llmrelay's own.
+One plain ASGI app that sends the body it gets to the upstream through ``OutboundHttp`` (the
+client llmrelay's connector types use: kept-alive connections, no proxy) and answers the
+upstream's status and body, served by uvicorn with ``llmrelay serve``'s options. No routing,
+authentication, validation, event log or anything else llmrelay does, so the gap between this
+and the direct figure is the part of llmrelay's cost that belongs to its stack, and the gap
+between this and llmrelay is llmrelay's own.
 
 Run: ``python bench/floor_app.py --port PORT --upstream URL`` (``overhead.py`` starts it).
 """
@@ -12,36 +13,53 @@ Run: ``python bench/floor_app.py --port PORT --upstream URL`` (``overhead.py`` s
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import aiohttp
 import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llmrelay.settings import ActionsSettings
+from llmrelay.transport import HttpClientPool, NetworkPolicy, OutboundHttp
 
 
-def forwarding_app(upstream_url: str) -> Starlette:
-    session: aiohttp.ClientSession | None = None
+def forwarding_app(upstream_url: str) -> ASGIApp:
+    pool = HttpClientPool()
+    http = OutboundHttp(pool, NetworkPolicy.from_settings(ActionsSettings()))
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        nonlocal session
-        session = aiohttp.ClientSession(skip_auto_headers=("User-Agent",), trust_env=False)
-        yield
-        await session.close()
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        authorization = dict(scope["headers"]).get(b"authorization", b"").decode()
+        headers = {"authorization": authorization, "content-type": "application/json"}
+        answer = await http.post(upstream_url, headers=headers, body=body, timeout_s=60)
+        content_type = answer.headers.get("content-type", "application/json").encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(answer.body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.body})
 
-    async def forward(request: Request) -> Response:
-        assert session is not None
-        headers = {"authorization": request.headers.get("authorization", "")}
-        headers["content-type"] = "application/json"
-        async with session.post(upstream_url, data=await request.body(), headers=headers) as up:
-            body = await up.read()
-            return Response(body, up.status, media_type=up.content_type)
+    async def lifespan(receive: Receive, send: Send) -> None:
+        message: Message = await receive()
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        if message["type"] == "lifespan.shutdown":
+            await pool.aclose()
+            await send({"type": "lifespan.shutdown.complete"})
 
-    return Starlette(routes=[Route("/forward", forward, methods=["POST"])], lifespan=lifespan)
+    return app
 
 
 def main() -> None:

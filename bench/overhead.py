@@ -2,10 +2,10 @@
 
 Prints, for each path, requests per second at 64 concurrent connections (wrk) and p50/p99
 latency one request at a time, then the ratios. A third path, the floor, sends the same body
-through ``floor_app.py``: uvicorn, Starlette and aiohttp forwarding it with nothing else, the
-most any relay built on this stack could reach here. Relayed requests authenticate with an API key,
-as real clients must. The upstream, llmrelay (one process, SQLite)
-and the load generator share this machine, so compare figures within one run only.
+through ``floor_app.py``: uvicorn and llmrelay's outbound client forwarding it with nothing
+else, the most any relay built on this stack could reach here. Relayed requests authenticate
+with an API key, as real clients must. The upstream, llmrelay (one process, SQLite) and the
+load generator share this machine, so compare figures within one run only.
 
 Run: ``make bench`` (needs ``wrk``: ``apt-get install wrk``).
 """
