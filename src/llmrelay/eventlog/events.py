@@ -14,8 +14,12 @@ Outcome = Literal["success", "failure"]
 Source = Literal["http_request", "cli", "library", "openai_api"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ExecutionEvent:
+    """One execution, as recorded. Not frozen, though nothing changes an event once made (a
+    changed copy is made with ``dataclasses.replace``): a frozen dataclass's ``__init__`` cost
+    5.2 us per event (3.8 with slots) against 1.2 us, and one is made for every execution."""
+
     id: str
     timestamp: datetime
     end: datetime
