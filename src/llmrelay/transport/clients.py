@@ -67,8 +67,7 @@ class HttpStream(ABC):
     status: int
     headers: Mapping[str, str]
 
-    def __init__(self, url: str, on_close: Callable[[], None] | None) -> None:
-        self._url = url
+    def __init__(self, on_close: Callable[[], None] | None) -> None:
         self._on_close = on_close
 
     @property
@@ -104,10 +103,8 @@ class HttpStream(ABC):
 class _ConnectionStream(HttpStream):
     """A stream read from one of llmrelay's own connections (a direct route)."""
 
-    def __init__(
-        self, stream: connections.Stream, url: str, on_close: Callable[[], None] | None
-    ) -> None:
-        super().__init__(url, on_close)
+    def __init__(self, stream: connections.Stream, on_close: Callable[[], None] | None) -> None:
+        super().__init__(on_close)
         self._stream = stream
         self.status = stream.status
         self.headers = stream.headers
@@ -129,7 +126,8 @@ class _AiohttpStream(HttpStream):
         url: str,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(url, on_close)
+        super().__init__(on_close)
+        self._url = url
         self._response = response
         self._timeout_s = timeout_s
         self.status = response.status
@@ -375,9 +373,12 @@ class OutboundHttp:
         assert route.proxy is not None  # a route without one has a DirectRoute
         return _ThroughProxy.of(client, route.proxy, url), route
 
-    def _origin_pool(self, route: DirectRoute, url: str) -> tuple[OriginPool, RequestTarget]:
+    def _direct_request(
+        self, route: DirectRoute, url: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[OriginPool, bytes]:
+        """The pool of ``url``'s origin on ``route``, and the request's head."""
         target = self._pool.target(url)
-        return route.pool(target.origin), target
+        return route.pool(target.origin), request_head(target, headers, len(body))
 
     async def post(
         self,
@@ -394,8 +395,7 @@ class OutboundHttp:
         way, route = self._client(url, tls)
         try:
             if isinstance(way, DirectRoute):
-                pool, target = self._origin_pool(way, url)
-                head = request_head(target, headers, len(body))
+                pool, head = self._direct_request(way, url, headers, body)
                 answer = await connections.fetch(
                     pool, head, body, timeout_s=timeout_s, limit_bytes=limit
                 )
@@ -448,10 +448,9 @@ class OutboundHttp:
         release = None if route is None else partial(self._pool.release, route)
         try:
             if isinstance(way, DirectRoute):
-                pool, target = self._origin_pool(way, url)
-                head = request_head(target, headers, len(body))
+                pool, head = self._direct_request(way, url, headers, body)
                 stream = await connections.open_stream(pool, head, body, timeout_s=timeout_s)
-                return _ConnectionStream(stream, url, release)
+                return _ConnectionStream(stream, release)
             return await self._stream_through_proxy(way, url, headers, body, timeout_s, release)
         except BaseException:
             if release is not None:
