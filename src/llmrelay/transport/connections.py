@@ -468,9 +468,8 @@ class _Decoder:
         try:
             if self._first and self._deflate and data:
                 self._first = False
-                if (
-                    data[0] & 0x0F != 8
-                ):  # raw deflate without the zlib wrapper, as some servers send
+                # raw deflate without the zlib wrapper, as some servers send it
+                if (data[0] & 0x0F) != 8:
                     self._object = zlib.decompressobj(-zlib.MAX_WBITS)
             cap = 0 if self._limit is None else self._limit + 1 - self._seen
             out = self._object.decompress(data, cap)
