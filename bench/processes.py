@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,10 +89,14 @@ def floor_process(upstream_url: str) -> Iterator[str]:
         process.wait(10)
 
 
-@contextmanager
-def llmrelay_process(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """``llmrelay serve`` (one process, SQLite) in ``data_dir``; yields its base URL."""
-    port = free_port()
+def spawn_llmrelay(
+    data_dir: Path,
+    port: int,
+    extra_env: dict[str, str] | None = None,
+    stderr: IO[bytes] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``llmrelay serve`` on ``port``, not yet waited for: ``bench/faults.py`` restarts one on
+    the same port and database after killing it, so starting and waiting are separate."""
     env = {
         **os.environ,
         "LLMRELAY_DATA_DIR": str(data_dir),
@@ -100,22 +105,34 @@ def llmrelay_process(data_dir: Path, extra_env: dict[str, str] | None = None) ->
         "LLMRELAY_ADMIN_PASSWORD": ADMIN_PASSWORD,
         **(extra_env or {}),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llmrelay", "serve", "--port", str(port)], env=env
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmrelay", "serve", "--port", str(port)], env=env, stderr=stderr
     )
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """Return once ``GET /api/status`` answers 200; raise if the process exits first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            status, _ = request(url, "GET", "/api/status")
+            if status == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError("llmrelay did not start")
+        time.sleep(0.1)
+
+
+@contextmanager
+def llmrelay_process(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """``llmrelay serve`` (one process, SQLite) in ``data_dir``; yields its base URL."""
+    port = free_port()
+    process = spawn_llmrelay(data_dir, port, extra_env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, _ = request(url, "GET", "/api/status")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("llmrelay did not start")
-            time.sleep(0.1)
+        wait_until_ready(url, process)
         yield url
     finally:
         process.terminate()
