@@ -1,9 +1,9 @@
 """Events lost per fault: SIGTERM, SIGKILL, PostgreSQL down, a full disk, under a steady load.
 
 Starts the test upstream and ``llmrelay serve`` as real processes, then, per scenario, lets
-``--clients`` clients (aiohttp, one keep-alive connection each) send ``_execute`` requests in a
-loop, every other one a stream (``subAction: "stream"``, read to ``data: [DONE]``), while the
-fault happens:
+``--clients`` clients (aiohttp, one request at a time each, on kept-alive connections) send
+``_execute`` requests in a loop, every other one a stream (``subAction: "stream"``, read to
+``data: [DONE]``), while the fault happens:
 
 - ``sigterm``: SIGTERM to the server half-way through ``--duration``; the load goes on until it
   has exited.
@@ -19,25 +19,34 @@ fault happens:
 
 Every request names its own ``model`` (the upstream echoes it and the event records it), so the
 events in the database are matched to the answered requests one by one once the server has
-stopped. Columns: requests sent; answered ok (200 and ``status: ok``, or a stream read to its
-end); recorded (answered requests with an ``execute`` event); unfinished (answered requests with
-only a start event: counted when the schema writes rows whose ``action`` names a start, such as
-``execute-start``, else ``-``); lost (answered requests with no event at all); audit lost
-(answered requests minus ``connector_execute`` successes in the audit log, which names no
-request: an estimate); stop s (SIGTERM to exit: the fault's, or the final graceful stop's);
-recover s (sigkill: from the kill to the first answer of the new server; pgdown and fulldisk:
-from the end of the fault until the events table holds as many events as there were answers at
-that moment); what ``GET /api/status`` (and ``/readyz`` when the server has it) answered during
-the fault. Figures, not pass/fail.
+stopped (``events`` and ``audit_events`` of ``llmrelay.storage.tables``). Columns:
+
+- sent: requests begun; answered ok: 200 with ``status: ok``, or a stream read to its end;
+  ok during fault: of those, answered while the fault lasted;
+- recorded: answered requests with an ``execute`` event (any outcome);
+- unfinished: answered requests with only a start row: counted when the schema has rows whose
+  ``action`` names a start (``execute-start``) or a table named for them, else ``-``;
+- lost: answered requests with no event at all;
+- audit lost: answered requests minus ``connector_execute`` successes in the audit log, which
+  names no request: an estimate;
+- stop s: SIGTERM to exit (the fault's, or the final graceful stop's);
+- recover s: sigkill, from the kill to the first answer of the new server; pgdown and fulldisk,
+  from the end of the fault until the events table holds as many executions as there were
+  answers then (the backlog written);
+- what ``GET /api/status`` (and ``/readyz`` when the server has one) answered during the fault.
+
+Below the table, per scenario: why requests were not answered ok, the writers' failure lines
+in the server's log, and the exit codes. Figures, not pass/fail.
 
 Run: ``.venv/bin/python bench/faults.py [--scenarios sigterm,sigkill,pgdown,fulldisk]
-[--clients 20] [--duration 20] [--outage 10]`` (as root for ``pgdown`` and ``fulldisk``).
+[--clients 20] [--duration 20] [--outage 10] [--tmpfs-mb 256]`` (``fulldisk`` needs root).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
 import os
@@ -54,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Connection, MetaData, Table, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,6 +96,8 @@ class Load:
     answered: set[str] = field(default_factory=set)
     answered_at: list[float] = field(default_factory=list)
     """``time.monotonic()`` of each answer, in order: when answers resumed after a fault."""
+    failures: Counter[str] = field(default_factory=Counter)
+    """Requests not answered ok, by what went wrong (``HTTP 500``, ``ClientConnectorError``)."""
 
 
 @dataclass
@@ -94,6 +105,7 @@ class Row:
     scenario: str
     sent: int = 0
     ok: int = 0
+    ok_during: int = 0
     recorded: int = 0
     unfinished: int | None = None
     lost: int = 0
@@ -115,17 +127,18 @@ def execute_body(tag: str, streamed: bool) -> bytes:
     return json.dumps({"params": sub}).encode()
 
 
-async def send(session: aiohttp.ClientSession, load: Load, tag: str, streamed: bool) -> bool:
-    """True when the answer completed as a client would accept it."""
+async def send(session: aiohttp.ClientSession, load: Load, tag: str, streamed: bool) -> str | None:
+    """None when the answer completed as a client would accept it, else what went wrong."""
     body = execute_body(tag, streamed)
     async with session.post(load.url, data=body, headers=load.headers) as response:
         data = await response.read()
     if response.status != 200:
-        return False
+        return f"HTTP {response.status}"
     if streamed:
-        return data.rstrip().endswith(b"data: [DONE]")
+        return None if data.rstrip().endswith(b"data: [DONE]") else "stream cut short"
     answer = json.loads(data)
-    return isinstance(answer, dict) and answer.get("status") == "ok"
+    ok = isinstance(answer, dict) and answer.get("status") == "ok"
+    return None if ok else "status error"
 
 
 async def client(session: aiohttp.ClientSession, load: Load, number: int) -> None:
@@ -136,13 +149,14 @@ async def client(session: aiohttp.ClientSession, load: Load, number: int) -> Non
         tag = f"{load.prefix}-{number:02d}-{count:06d}"
         load.sent += 1
         try:
-            ok = await send(session, load, tag, streamed=count % 2 == 0)
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            ok = False
-        if ok:
+            failure = await send(session, load, tag, streamed=count % 2 == 0)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            failure = type(exc).__name__
+        if failure is None:
             load.answered.add(tag)
             load.answered_at.append(time.monotonic())
         else:
+            load.failures[failure] += 1
             await asyncio.sleep(0.05)
 
 
@@ -164,17 +178,28 @@ async def probe(session: aiohttp.ClientSession, url: str) -> str:
     return label
 
 
-async def watch(session: aiohttp.ClientSession, urls: list[str], seen: Counter[str]) -> None:
+async def watch(
+    session: aiohttp.ClientSession, urls: list[str], seen: Counter[tuple[str, str]]
+) -> None:
     """Poll the status routes every 0.25 s until cancelled, counting each distinct answer."""
     while True:
         for url in urls:
             path = url.split("/", 3)[3]
-            seen[f"/{path}: {await probe(session, url)}"] += 1
+            seen[f"/{path}", await probe(session, url)] += 1
         await asyncio.sleep(0.25)
 
 
-def summary(seen: Counter[str]) -> str:
-    return ", ".join(f"{label} x{count}" for label, count in seen.most_common()) or "-"
+def summary(seen: Counter[tuple[str, str]]) -> str:
+    """``/api/status: 200 available x37; /readyz: 503 x37``, each route's answers together."""
+    routes = dict.fromkeys(route for route, _ in seen)
+    return (
+        "; ".join(
+            f"{route}: "
+            + ", ".join(f"{label} x{n}" for (r, label), n in seen.most_common() if r == route)
+            for route in routes
+        )
+        or "-"
+    )
 
 
 class Relay:
@@ -271,6 +296,8 @@ class TmpfsMount:
         self.folder, self.size_mb = folder, size_mb
         self.filler = folder / "filler"
         self.mounted = False
+        self.note = ""
+        """How full it was when filled: the database's files and the filler, in MiB."""
 
     def mount(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -282,12 +309,15 @@ class TmpfsMount:
 
     def fill(self) -> None:
         """Write until the file system refuses (ENOSPC), in ever smaller pieces."""
+        database = sum(f.stat().st_size for f in self.folder.iterdir() if f != self.filler)
         with self.filler.open("wb", buffering=0) as filler:
             for size in (1 << 20, 1 << 12, 1):
                 chunk = b"\0" * size
                 with contextlib.suppress(OSError):
                     while True:
                         filler.write(chunk)
+        filled = self.filler.stat().st_size
+        self.note = f"disk filled with {filled / 2**20:.0f} MiB beside {database / 2**20:.1f} MiB"
 
     def empty(self) -> None:
         self.filler.unlink(missing_ok=True)
@@ -333,48 +363,75 @@ async def wait_for_backlog(database_url: str, prefix: str, target: int, since: f
         await engine.dispose()
 
 
-async def tally(database_url: str, load: Load, row: Row) -> None:
-    """Match the events in the database with the answered requests, by ``model`` tag.
+START_WORDS = ("start", "pending", "unfinished")
+"""A table named with one of these may hold executions that began and never ended."""
 
-    A start event (any ``action`` other than ``execute`` that names a start, as an
-    ``execute-start`` would) makes an answered request without its ``execute`` event count as
-    unfinished rather than lost.
-    """
+
+@dataclass
+class Records:
+    """What the database holds about one run, read after its server stopped."""
+
+    executions: dict[str | None, str]
+    """``model`` tag -> outcome of the ``execute`` events."""
+    starts: list[str | None]
+    """``model`` tags of start rows: in ``events`` (an ``action`` naming a start, as an
+    ``execute-start`` would) or in a table of their own (``START_WORDS``)."""
+    start_tables: list[str]
+    event_rows: int
+    audited_successes: int
+
+
+def read_records(connection: Connection) -> Records:
+    """Synchronous (``run_sync``): reflection of tables that newer schemas may add."""
+    rows = connection.execute(select(events.c.model, events.c.action, events.c.outcome)).all()
+    starts = [model for model, action, _ in rows if action != "execute" and "start" in action]
+    names = inspect(connection).get_table_names()
+    start_tables = [n for n in names if n != events.name and any(w in n for w in START_WORDS)]
+    for name in start_tables:
+        table = Table(name, MetaData(), autoload_with=connection)
+        if "model" in table.c:
+            starts += connection.execute(select(table.c.model)).scalars().all()
+    audited = select(func.count()).where(
+        audit_events.c.action == "connector_execute", audit_events.c.outcome == "success"
+    )
+    return Records(
+        executions={m: o for m, action, o in rows if action == "execute" and o},
+        starts=starts,
+        start_tables=start_tables,
+        event_rows=len(rows),
+        audited_successes=int(connection.execute(audited).scalar_one()),
+    )
+
+
+async def tally(database_url: str, load: Load, row: Row) -> None:
+    """Match the events in the database with the answered requests, by ``model`` tag: an
+    answered request with only a start row is unfinished, one with no row at all is lost."""
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as connection:
-            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
-            query = select(events.c.model, events.c.action, events.c.outcome)
-            rows = (await connection.execute(query)).all()
-            audited = await connection.execute(
-                select(func.count()).where(
-                    audit_events.c.action == "connector_execute",
-                    audit_events.c.outcome == "success",
-                )
-            )
-            audit_ok = int(audited.scalar_one())
+            records = await connection.run_sync(read_records)
     finally:
         await engine.dispose()
-    executions = [m for m, action, outcome in rows if action == "execute" and outcome]
-    starts = [m for m, action, _ in rows if action != "execute" and "start" in action]
-    missing = load.answered - set(executions)
+    missing = load.answered - records.executions.keys()
     row.recorded = len(load.answered) - len(missing)
-    if starts and any(m is not None for m in starts):
-        unfinished = missing & set(starts)
-        row.unfinished, missing = len(unfinished), missing - unfinished
-        row.lost = len(missing)
-    elif starts:  # start rows that name no model: only their number can be compared
-        row.unfinished = min(len(missing), max(0, len(starts) - len(executions)))
+    if any(model is not None for model in records.starts):
+        unfinished = missing & set(records.starts)
+        row.unfinished, row.lost = len(unfinished), len(missing - unfinished)
+    elif records.starts:  # start rows that name no model: only their number can be compared
+        surplus = len(records.starts) - len(records.executions)
+        row.unfinished = min(len(missing), max(0, surplus))
         row.lost = len(missing) - row.unfinished
         row.notes.append("start rows name no model: unfinished is a difference of counts")
     else:
         row.lost = len(missing)
-    row.audit_lost = max(0, row.ok - audit_ok)
-    others = [t for t in tables if any(word in t for word in ("start", "pending", "unfinished"))]
-    if others:
-        row.notes.append(f"tables that may hold unfinished executions: {', '.join(others)}")
+    row.audit_lost = max(0, row.ok - records.audited_successes)
+    answered = load.answered & records.executions.keys()
+    outcomes = Counter(records.executions[tag] for tag in answered)
     row.notes.append(
-        f"{len(rows)} event rows, {len(starts)} start rows, {audit_ok} audited successes"
+        f"{records.event_rows:,} event rows ({len(records.starts):,} start rows"
+        + (f", also from {', '.join(records.start_tables)}" if records.start_tables else "")
+        + f"); {records.audited_successes:,} audited successes; outcomes of the answered: "
+        + ", ".join(f"{outcome} {count:,}" for outcome, count in outcomes.most_common())
     )
 
 
@@ -389,12 +446,16 @@ class Scene:
     database_url: str
     session: aiohttp.ClientSession
     status_urls: list[str]
-    seen: Counter[str] = field(default_factory=Counter)
+    seen: Counter[tuple[str, str]] = field(default_factory=Counter)
+    window: tuple[float, float] = (0.0, 0.0)
+    """When the fault began and ended (``time.monotonic()``)."""
 
 
 @contextlib.asynccontextmanager
 async def watching(scene: Scene) -> AsyncIterator[None]:
-    """Poll the status routes for as long as the block runs: what they said during the fault."""
+    """The block is the fault: its time is the fault's window, and the status routes are polled
+    for as long as it runs (what they said during the fault)."""
+    began = time.monotonic()
     task = asyncio.create_task(watch(scene.session, scene.status_urls, scene.seen))
     try:
         yield
@@ -402,6 +463,7 @@ async def watching(scene: Scene) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        scene.window = (began, time.monotonic())
 
 
 async def first_answer_after(load: Load, since: float, timeout_s: float = 60) -> float:
@@ -490,7 +552,12 @@ async def run_scenario(
     if relay.process is not None and relay.process.poll() is None:
         row.stop_s = await relay.signal_and_wait(signal.SIGTERM)
     row.sent, row.ok, row.status = load.sent, len(load.answered), summary(scene.seen)
+    began, ended = scene.window
+    row.ok_during = bisect.bisect(load.answered_at, ended) - bisect.bisect(load.answered_at, began)
     await tally(database_url, load, row)
+    if load.failures:
+        failed = ", ".join(f"{label} x{n:,}" for label, n in load.failures.most_common())
+        row.notes.append(f"not answered ok: {failed}")
     row.notes += relay.log_notes()
     row.notes.append(f"server exit codes: {relay.exit_codes}")
     return row
@@ -525,6 +592,7 @@ def prepare(
 
         async def fault(scene: Scene) -> None:
             await outage(scene, disk.fill, disk.empty)
+            scene.row.notes.append(f"{disk.note} of database files")
 
     else:
         fault = fault_sigterm if name == "sigterm" else fault_sigkill
@@ -537,6 +605,7 @@ COLUMNS = (
     "scenario",
     "sent",
     "answered ok",
+    "ok during fault",
     "recorded",
     "unfinished",
     "lost",
@@ -556,6 +625,7 @@ def cells(row: Row) -> list[str]:
         row.scenario,
         figure(row.sent),
         figure(row.ok),
+        figure(row.ok_during),
         figure(row.recorded),
         figure(row.unfinished),
         figure(row.lost),
