@@ -375,16 +375,22 @@ class Records:
     """``model`` tag -> outcome of the ``execute`` events."""
     starts: list[str | None]
     """``model`` tags of start rows: in ``events`` (an ``action`` naming a start, as an
-    ``execute-start`` would) or in a table of their own (``START_WORDS``)."""
+    ``execute-start`` would, or a row with no outcome yet) or in a table of their own
+    (``START_WORDS``)."""
     start_tables: list[str]
     event_rows: int
     audited_successes: int
 
 
+def is_start(action: str) -> bool:
+    """``execute-start`` and the like: an event that says an execution began."""
+    return action != "execute" and "start" in action
+
+
 def read_records(connection: Connection) -> Records:
     """Synchronous (``run_sync``): reflection of tables that newer schemas may add."""
     rows = connection.execute(select(events.c.model, events.c.action, events.c.outcome)).all()
-    starts = [model for model, action, _ in rows if action != "execute" and "start" in action]
+    starts = [m for m, action, outcome in rows if not outcome or is_start(action)]
     names = inspect(connection).get_table_names()
     start_tables = [n for n in names if n != events.name and any(w in n for w in START_WORDS)]
     for name in start_tables:
@@ -395,7 +401,7 @@ def read_records(connection: Connection) -> Records:
         audit_events.c.action == "connector_execute", audit_events.c.outcome == "success"
     )
     return Records(
-        executions={m: o for m, action, o in rows if action == "execute" and o},
+        executions={m: o for m, action, o in rows if o and not is_start(action)},
         starts=starts,
         start_tables=start_tables,
         event_rows=len(rows),
