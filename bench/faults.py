@@ -50,6 +50,7 @@ import bisect
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -83,6 +84,8 @@ AFTER_FAULT_S = 10.0
 """Load kept up after PostgreSQL or the disk is back, so a backlog has time to be written."""
 LOG_MARKS = ("failed (try", "could not be written", "dropped", "Traceback")
 """Server log lines worth counting: the batch writers' failures and losses, and crashes."""
+EXCEPTION_LINE = re.compile(r"^((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception))(?::|$)", re.M)
+"""The last line of a traceback, ``asyncpg.exceptions.ConnectionDoesNotExistError: ...``."""
 
 
 @dataclass
@@ -237,9 +240,14 @@ class Relay:
             self.process.wait(10)
 
     def log_notes(self) -> list[str]:
+        """The log's failure lines counted, and the exceptions its tracebacks end with: why
+        requests failed during a fault, without keeping the log."""
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         found = [f"{text.count(mark)} x '{mark}'" for mark in LOG_MARKS if mark in text]
-        return [f"server log: {', '.join(found)}"] if found else []
+        raised = Counter(match.group(1) for match in EXCEPTION_LINE.finditer(text))
+        if raised:
+            found.append("exceptions: " + ", ".join(f"{n} x {e}" for e, n in raised.most_common(4)))
+        return [f"server log: {'; '.join(found)}"] if found else []
 
 
 class PostgresCluster:
