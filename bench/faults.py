@@ -105,6 +105,8 @@ class Load:
 
 @dataclass
 class Row:
+    """One line of the table (see the columns above); ``None`` and ``"-"`` print as ``-``."""
+
     scenario: str
     sent: int = 0
     ok: int = 0
