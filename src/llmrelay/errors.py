@@ -17,6 +17,8 @@ the API's error mapping only has to know this module::
     │                              ``service_message``, never a 5xx of ours
     ├── TransportError             no HTTP answer at all (refused, reset, timed out, too large,
     │                              host not allowed); raised by ``transport/`` in place of httpx's
+    ├── ServiceUnavailableError    the database cannot be reached right now; 503 with
+    │                              ``Retry-After``, for the caller to try again
     ├── ConfigurationError         settings or key material are unusable; stops start-up
     └── SecretsError               stored secrets cannot be decrypted (wrong or missing key)
 
@@ -118,6 +120,20 @@ class TransportError(LlmrelayError):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class ServiceUnavailableError(LlmrelayError):
+    """The database stopped answering while llmrelay runs (a restart, a failover, a network cut).
+
+    Neither the caller's fault nor a bug: routes answer 503 with ``Retry-After`` and the reason,
+    so clients and load balancers retry instead of reporting a server error; at start-up the same
+    failure is a ``ConfigurationError`` instead, since then the URL itself may be wrong.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float = 5.0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
 
 
 class ConfigurationError(LlmrelayError):

@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
-from llmrelay.errors import SecretsError, TooManyRequestsError, UserError
+from llmrelay.errors import SecretsError, ServiceUnavailableError, TooManyRequestsError, UserError
 
 logger = logging.getLogger("llmrelay.api")
 
@@ -49,6 +49,15 @@ async def _secrets_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "An internal server error occurred.")
 
 
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database went away: a 503 the caller (or its load balancer) can retry, once logged
+    as a warning per request rather than a traceback, since nothing here is a bug."""
+    assert isinstance(exc, ServiceUnavailableError)
+    logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
+    headers = {"Retry-After": str(int(exc.retry_after_s))}
+    return error_response(503, exc.message, headers)
+
+
 async def _client_gone(request: Request, exc: Exception) -> Response:
     """The caller hung up before its request body arrived: nothing went wrong here, and nobody
     is left to answer (a load generator stopping, a client timing out)."""
@@ -67,6 +76,7 @@ _HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Respon
     UserError: _user_error,
     HTTPException: _http_error,
     SecretsError: _secrets_error,
+    ServiceUnavailableError: _unavailable,
     ClientDisconnect: _client_gone,
     Exception: _bug,
 }

@@ -5,9 +5,10 @@ share one database, so the engine is set up for that: SQLite runs in WAL mode wi
 and real transactions, and schema upgrades are serialised (an advisory lock on PostgreSQL, an
 immediate write transaction on SQLite) so that two processes starting together both come up.
 
-SQLAlchemy's exceptions stop here: a database that cannot be reached becomes a
+SQLAlchemy's exceptions stop here: a database that cannot be reached at start-up becomes a
 :class:`~llmrelay.errors.ConfigurationError` naming where we tried to connect (never the password)
-and what went wrong.
+and what went wrong; one that goes away later (or drops a connection mid-statement) becomes a
+:class:`~llmrelay.errors.ServiceUnavailableError` with the same description, answered 503.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from llmrelay.errors import ConfigurationError
+from llmrelay.errors import ConfigurationError, ServiceUnavailableError
 
 MIGRATIONS_PATH = Path(__file__).with_name("migrations")
 """Alembic's script directory; shipped as package data, so no ``alembic.ini`` is needed."""
@@ -122,7 +123,7 @@ class Database:
         """Build a handle and check the database answers; raises ``ConfigurationError`` if not."""
         database = cls(url)
         try:
-            await database.ping()
+            await database.check_reachable()
         except BaseException:
             await database.close()
             raise
@@ -130,7 +131,7 @@ class Database:
 
     async def __aenter__(self) -> Self:
         try:
-            await self.ping()
+            await self.check_reachable()
         except BaseException:
             await self.close()
             raise
@@ -161,24 +162,38 @@ class Database:
         await self._engine.dispose()
 
     async def ping(self) -> None:
+        """One round trip; raises ``ServiceUnavailableError`` when the database does not answer."""
         async with self.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    async def check_reachable(self) -> None:
+        """``ping`` for start-up, where an unreachable database is a configuration problem."""
+        try:
+            await self.ping()
+        except ServiceUnavailableError as exc:
+            raise ConfigurationError(exc.message) from exc
+
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection; failing to establish it raises ``ConfigurationError``.
+        """A pooled connection; raises ``ServiceUnavailableError`` when the database is gone.
 
-        Only connecting is translated: an error from a statement run on the connection is a bug
-        or a constraint the caller handles, and must not be disguised as "unreachable".
+        Translated are failing to connect and losing the connection mid-statement (SQLAlchemy
+        marks those ``connection_invalidated`` and drops the pooled connection, so the next use
+        reconnects). Any other error from a statement is a bug or a constraint the caller
+        handles, and must not be disguised as "unreachable".
         """
         try:
             connection = await self._engine.connect()
         except (DBAPIError, OSError) as exc:
-            raise ConfigurationError(
-                f"cannot connect to the {self.description}: {self._reason(exc)}"
-            ) from exc
+            raise self._unavailable("cannot connect to", exc) from exc
         try:
             yield connection
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            raise self._unavailable("lost the connection to", exc) from exc
+        except OSError as exc:
+            raise self._unavailable("lost the connection to", exc) from exc
         finally:
             await connection.close()
 
@@ -246,6 +261,9 @@ class Database:
                 f"cannot create the directory {directory.resolve()} for the {self.description}: "
                 f"{exc.strerror or exc}"
             ) from exc
+
+    def _unavailable(self, what: str, exc: DBAPIError | OSError) -> ServiceUnavailableError:
+        return ServiceUnavailableError(f"{what} the {self.description}: {self._reason(exc)}")
 
     def _reason(self, exc: DBAPIError | OSError) -> str:
         if isinstance(exc, DBAPIError):
