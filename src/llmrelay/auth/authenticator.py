@@ -103,12 +103,10 @@ class Authenticator:
             if cached is not None and cached.valid_until > time.monotonic():
                 return cached.principal(address)
             pending = self._verifying.get(digest)
-            if pending is None:
+            if pending is None:  # else the same credentials are being checked: share the answer
                 pending = asyncio.ensure_future(self._verify(authorization, digest, address))
                 self._verifying[digest] = pending
                 pending.add_done_callback(partial(self._verified, digest))
-            else:
-                self._check_throttle(authorization, address)  # a locked-out address stays out
             identity = await asyncio.shield(pending)
             return identity.principal(address)
         if session_cookie:
@@ -139,13 +137,6 @@ class Authenticator:
         if not verification.cancelled():
             verification.exception()  # retrieved here too, in case every caller gave up
 
-    def _check_throttle(self, authorization: str, address: str | None) -> None:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "basic":
-            self._throttle.check(_decode(value, "Basic", "username:password")[0], address)
-        else:
-            self._throttle.check(None, address)
-
     async def _user_identity(self, user: StoredUser, auth_type: AuthType) -> _Identity:
         privileges = await self._roles.privileges_for(user.roles)
         valid_until = time.monotonic() + self._settings.authc_cache_ttl_s
@@ -154,20 +145,20 @@ class Authenticator:
     async def _verify_password(
         self, username: str, password: str, address: str | None
     ) -> StoredUser:
-        self._throttle.check(username, address)
-        user = await self._store.get_user(username)
-        ok = await self._hashing.verify(user.password_hash if user else None, password)
-        if user is None or not ok or not user.enabled:
-            self._throttle.failed(username, address)
-            self._audit.record(
-                "authentication_failed",
-                "failure",
-                user_name=username,
-                client_address=address,
-                message="wrong user name or password, or the user is disabled",
-            )
-            raise UnauthorizedError(BAD_CREDENTIALS)
-        self._throttle.succeeded(username, address)
+        async with self._throttle.attempt(username, address):
+            user = await self._store.get_user(username)
+            ok = await self._hashing.verify(user.password_hash if user else None, password)
+            if user is None or not ok or not user.enabled:
+                self._throttle.failed(username, address)
+                self._audit.record(
+                    "authentication_failed",
+                    "failure",
+                    user_name=username,
+                    client_address=address,
+                    message="wrong user name or password, or the user is disabled",
+                )
+                raise UnauthorizedError(BAD_CREDENTIALS)
+            self._throttle.succeeded(username, address)
         if self._hashing.needs_rehash(user.password_hash):
             await self._store.update_user(
                 username, password_hash=await self._hashing.hash(password)
@@ -188,8 +179,7 @@ class Authenticator:
         return identity
 
     async def _api_key(self, value: str, address: str | None) -> _Identity:
-        key_id, secret = _decode(value, "ApiKey", "id:api_key")
-        self._throttle.check(None, address)
+        key_id, secret = _decode(value, "ApiKey", "id:api_key")  # never throttled: see throttle.py
         key = await self._store.get_api_key(key_id)
         now = datetime.now(UTC)
         digest = secret_digest(secret)
@@ -201,7 +191,6 @@ class Authenticator:
         )
         owner = await self._store.get_user(key.owner) if key is not None and valid else None
         if key is None or owner is None or not owner.enabled or not valid:
-            self._throttle.failed(None, address)
             self._audit.record(
                 "authentication_failed",
                 "failure",

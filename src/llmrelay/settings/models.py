@@ -81,9 +81,11 @@ class SessionSettings(_Section):
 
 class LoginThrottleSettings(_Section):
     free_attempts: int = Field(default=3, ge=1)
-    """Failed logins per user name and per client address before each try is delayed."""
+    """Failed password logins per user name and per client address before tries are held."""
     max_delay_s: float = Field(default=30.0, gt=0)
-    """The longest wait imposed between tries (the delay doubles from 1 s up to this)."""
+    """The longest a try for a user name is held (the back-off doubles from 1 s up to this)."""
+    address_max_delay_s: float = Field(default=5.0, gt=0)
+    """The longest a try from a client address is held; short, as people share addresses."""
 
 
 class PasswordHashingSettings(_Section):
