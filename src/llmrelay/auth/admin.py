@@ -2,8 +2,9 @@
 
 Each use case takes the :class:`Principal` asking and checks it first, before looking anything
 up, so a refusal never says whether the object exists. Managing others needs
-``cluster:manage_security`` (the ``superuser`` role); a user may change their own password and
-create, list and invalidate their own API keys.
+``cluster:manage_security`` (the ``superuser`` role); a user may change their own password, and
+create, list and invalidate their own API keys with ``cluster:manage_own_api_key`` (every
+built-in role has it).
 """
 
 from __future__ import annotations
@@ -124,6 +125,16 @@ class SecurityAdmin:
             self._audit.record(
                 "access_denied", "failure", principal=principal, target=target, message=action
             )
+            raise
+
+    def _require_own_keys(self, principal: Principal, action: str) -> None:
+        """Managing one's own keys needs ``manage_own_api_key`` (Elasticsearch's privilege),
+        not just being their owner: a key limited to running connectors must not list or
+        invalidate its owner's other keys."""
+        try:
+            principal.require("cluster:manage_own_api_key")
+        except ForbiddenError:
+            self._audit.record("access_denied", "failure", principal=principal, message=action)
             raise
 
     def _changed(self, principal: Principal, action: str, target: str, message: str = "") -> None:
@@ -309,6 +320,7 @@ class SecurityAdmin:
             raise ForbiddenError("an API key cannot create API keys")
         if principal.auth_type == "local":
             raise BadRequestError("API keys belong to a user; log in as one to create a key")
+        self._require_own_keys(principal, "create API key")
         if not name.strip() or len(name) > MAX_KEY_NAME_LENGTH:
             raise BadRequestError("[name]: 1 to 1024 characters, not only spaces")
         descriptors = dict(role_descriptors or {})
@@ -347,6 +359,7 @@ class SecurityAdmin:
 
     async def list_api_keys(self, principal: Principal) -> list[StoredApiKey]:
         """Everyone's with ``manage_security``, else one's own."""
+        self._require_own_keys(principal, "list API keys")
         owner = None if principal.has("cluster:manage_security") else principal.name
         return await self._store.list_api_keys(owner)
 
@@ -356,6 +369,7 @@ class SecurityAdmin:
         """(invalidated, previously invalidated, not found among the keys one may touch)."""
         if not ids or not all(isinstance(i, str) and i for i in ids):
             raise BadRequestError("[ids]: expected a non-empty array of API key ids")
+        self._require_own_keys(principal, "invalidate API keys")
         owner = None if principal.has("cluster:manage_security") else principal.name
         fresh, stale = await self._store.invalidate_api_keys(ids, owner, datetime.now(UTC))
         missing = [i for i in ids if i not in fresh and i not in stale]
