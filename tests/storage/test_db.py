@@ -108,7 +108,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -
         assert await db.current_revision() is None
         await db.upgrade()
         await db.upgrade()
-        assert await db.current_revision() == head_revision() == "0003_dashboard"
+        assert await db.current_revision() == head_revision() == "0004_user_ids"
         async with db.connect() as connection:
             schema = await connection.run_sync(_schema)
 
@@ -265,6 +265,7 @@ async def test_a_database_error_does_not_show_the_values_bound(database: Databas
     now = datetime.now(UTC)
     row = {
         "username": "kate",
+        "id": "kate-id",
         "password_hash": "$argon2id$secret-hash-value",
         "roles": "[]",
         "enabled": True,

@@ -197,8 +197,13 @@ class Principal:
     roles: tuple[str, ...]
     privileges: frozenset[Privilege]
     client_address: str | None = None
+    """The TCP peer's address (a proxy's, behind one)."""
     api_key_id: str | None = None
     session_id_digest: str | None = field(default=None, repr=False)
+    user_id: str | None = None
+    """The user's immutable id (``None`` for a local principal): what keys are bound to."""
+    forwarded_address: str | None = None
+    """The client's address as forwarded by a trusted proxy (``server.trusted_proxies``)."""
 
     @classmethod
     def local(cls, name: str) -> Principal:
