@@ -327,3 +327,47 @@ async def test_concurrent_requests_with_the_same_new_credentials_verify_them_onc
         params={"action": "authentication_success", "user": "kate"},
     )
     assert found.json()["total"] == 1
+
+
+async def test_every_login_path_records_peer_and_trusted_forwarded_address(
+    tmp_path: Path,
+) -> None:
+    """Basic, the JSON login, the login form and the OpenAI-compatible routes all read the
+    addresses the same way: X-Forwarded-For only from a trusted proxy, the peer always."""
+    settings = make_settings(tmp_path / "data", **{"server.trusted_proxies": ["10.0.0.1"]})
+    app = create_app(settings)
+    forged = {"x-forwarded-for": "192.0.2.66, 10.0.0.1"}
+    async with app.router.lifespan_context(app):
+        for peer in ("10.0.0.1", "10.0.0.2"):
+            async with _from(app, peer) as http:
+                headers = {**forged, "kbn-xsrf": "1"}
+                await http.get("/internal/security/me", auth=("u1", "x" * 9), headers=headers)
+                await http.post(
+                    "/internal/security/login",
+                    json={"params": {"username": "u2", "password": "x" * 9}},
+                    headers=headers,
+                )
+                await http.post(
+                    "/login",
+                    content=b"username=u3&password=xxxxxxxxx",
+                    headers={**headers, "origin": "http://t", "host": "t"},
+                )
+                await http.post(
+                    "/v1/chat/completions",
+                    json={"messages": []},
+                    headers={**headers, "authorization": "Bearer bm86c2VjcmV0"},
+                )
+        async with http_client(app) as admin:
+            await app.state.services.audit.flush()
+            found = await admin.get(
+                "/api/security/audit/_find",
+                params={"action": "authentication_failed", "per_page": 100},
+            )
+    seen = sorted(
+        (e["source"]["address"], (e["network"] or {}).get("forwarded_ip"), e["user"] is None)
+        for e in found.json()["data"]
+    )
+    assert seen == sorted(
+        [("10.0.0.1", "192.0.2.66", anonymous) for anonymous in (False, False, False, True)]
+        + [("10.0.0.2", None, anonymous) for anonymous in (False, False, False, True)]
+    )

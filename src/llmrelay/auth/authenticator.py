@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from llmrelay.auth.addresses import ClientAddresses
 from llmrelay.auth.audit import AuditLog
 from llmrelay.auth.passwords import PasswordHashing, new_secret, same_digest, secret_digest
 from llmrelay.auth.privileges import AuthType, Principal, Privilege, privileges_of
@@ -77,7 +78,10 @@ class Authenticator:
         throttle: LoginThrottle,
         audit: AuditLog,
         settings: SecuritySettings,
+        addresses: ClientAddresses | None = None,
     ) -> None:
+        self.addresses = addresses or ClientAddresses()
+        """Reads a request's peer and forwarded addresses (``server.trusted_proxies``)."""
         self._store = store
         self._roles = roles
         self._hashing = hashing
