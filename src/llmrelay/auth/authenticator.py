@@ -34,7 +34,7 @@ MAX_CACHED = 10_000
 BAD_CREDENTIALS = "unable to authenticate with the provided credentials"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Identity:
     name: str
     auth_type: AuthType
@@ -43,9 +43,19 @@ class _Identity:
     api_key_id: str | None
     valid_until: float
     user_id: str
+    last: Principal | None = None
+    """The principal made last: a cached credential is usually used from one address, and
+    reusing the (immutable) principal keeps the cached path at a dictionary lookup."""
 
     def principal(self, address: str | None, forwarded: str | None) -> Principal:
-        return Principal(
+        last = self.last
+        if (
+            last is not None
+            and last.client_address == address
+            and last.forwarded_address == forwarded
+        ):
+            return last
+        self.last = Principal(
             self.name,
             self.auth_type,
             self.roles,
@@ -55,6 +65,7 @@ class _Identity:
             user_id=self.user_id,
             forwarded_address=forwarded,
         )
+        return self.last
 
 
 def _decode(value: str, what: str, pair: str) -> tuple[str, str]:
