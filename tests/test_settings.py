@@ -66,3 +66,11 @@ def test_a_short_admin_password_stops_start_up_without_echoing_it() -> None:
         load_settings({"LLMRELAY_ADMIN_PASSWORD": "hunter2"})
     assert "security.admin_password: must be at least 8 characters" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+def test_trusted_proxies_are_addresses_or_ranges_and_none_by_default() -> None:
+    assert load_settings({}).server.trusted_proxies == ()
+    ranges = load_settings({}, {"server.trusted_proxies": ["127.0.0.1", "10.0.0.0/8", "::1"]})
+    assert ranges.server.trusted_proxies == ("127.0.0.1", "10.0.0.0/8", "::1")
+    with pytest.raises(ConfigurationError, match=r"\[proxy.internal\] is not an IP address"):
+        load_settings({}, {"server.trusted_proxies": ["proxy.internal"]})

@@ -17,6 +17,7 @@ from llmrelay.actions_client import ActionsClient
 from llmrelay.auth import (
     AuditLog,
     Authenticator,
+    ClientAddresses,
     LoginThrottle,
     PasswordHashing,
     RoleRegistry,
@@ -146,6 +147,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 throttle=LoginThrottle(settings.security.login_throttle),
                 audit=audit,
                 settings=settings.security,
+                addresses=ClientAddresses(settings.server.trusted_proxies),
             )
             security = SecurityAdmin(
                 store=security_store,

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+from pathlib import Path
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tests.api.conftest import add_user, api_key_header, create_api_key, create_connector
-from tests.conftest import TEST_ADMIN_PASSWORD, http_client
+from llmrelay.app import create_app
+from tests.api.conftest import (
+    USER_PASSWORD,
+    add_user,
+    api_key_header,
+    create_api_key,
+    create_connector,
+)
+from tests.components import fresh_postgres_database
+from tests.conftest import TEST_ADMIN_PASSWORD, http_client, make_settings
 
 
 async def test_status_and_login_page_are_open(anonymous_client: httpx.AsyncClient) -> None:
@@ -264,3 +274,38 @@ async def test_connectors_still_work_with_an_api_key(client: httpx.AsyncClient) 
         f"/api/actions/connector/{cid}", headers=api_key_header(key), auth=None
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_new_user_with_a_deleted_users_name_inherits_none_of_their_credentials(
+    backend: str, tmp_path: Path
+) -> None:
+    """Keys and sessions are bound to the user's immutable id, not the reusable name: the old
+    ``bob``'s key and session must not come back with the new ``bob``'s privileges."""
+    async with contextlib.AsyncExitStack() as stack:
+        overrides: dict[str, object] = {}
+        if backend == "postgresql":
+            overrides["database.url"] = await stack.enter_async_context(fresh_postgres_database())
+        app = create_app(make_settings(tmp_path / "data", **overrides))
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        admin = await stack.enter_async_context(http_client(app))
+        anonymous = await stack.enter_async_context(http_client(app, auth=None))
+        bob = await add_user(admin, "bob", "connectors_user")
+        async with http_client(app, bob) as as_bob:
+            key = api_key_header(await create_api_key(as_bob, name="bob's"))
+        login = await anonymous.post(
+            "/internal/security/login",
+            json={"params": {"username": "bob", "password": USER_PASSWORD}},
+        )
+        session = {"cookie": f"sid={login.cookies['sid']}"}
+        assert (await anonymous.get("/internal/security/me", headers=key)).status_code == 200
+        assert (await admin.delete("/internal/security/users/bob")).status_code == 204
+        again = await admin.post(
+            "/internal/security/users/bob", json={"password": USER_PASSWORD, "roles": ["superuser"]}
+        )
+        assert again.status_code == 200
+        for headers in (key, session):
+            refused = await anonymous.get("/internal/security/users", headers=headers)
+            assert refused.status_code == 401, f"{headers}: {refused.status_code}"
+        keys = (await admin.get("/api/security/api_key")).json()["api_keys"]
+        assert [(k["name"], k["invalidated"]) for k in keys] == [("bob's", True)]

@@ -8,7 +8,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tests.api.conftest import add_user, api_key_header, create_api_key, create_connector
+from tests.api.conftest import (
+    USER_PASSWORD,
+    add_user,
+    api_key_header,
+    create_api_key,
+    create_connector,
+)
 from tests.conftest import http_client
 from tests.upstream import UpstreamServer
 
@@ -141,6 +147,43 @@ async def test_an_api_key_is_limited_to_its_role_descriptors(
     assert "[connectors:all]" in refused.json()["message"]
     me = (await client.get("/internal/security/me", headers=headers, auth=None)).json()
     assert me["privileges"] == ["connectors:read"]
+
+
+async def test_a_key_limited_to_connectors_cannot_list_or_invalidate_its_owners_keys(
+    client: httpx.AsyncClient,
+) -> None:
+    other = await create_api_key(client, name="other")
+    read_only = {"r": {"kibana": [{"feature": {"actions": ["read"]}, "spaces": ["*"]}]}}
+    limited = api_key_header(await create_api_key(client, role_descriptors=read_only))
+    listed = await client.get("/api/security/api_key", headers=limited, auth=None)
+    assert listed.status_code == 403
+    assert "lacks the [cluster:manage_own_api_key] privilege" in listed.json()["message"]
+    gone = await client.request(
+        "DELETE", "/api/security/api_key", json={"ids": [other["id"]]}, headers=limited, auth=None
+    )
+    assert gone.status_code == 403
+    still = await client.get("/internal/security/me", headers=api_key_header(other), auth=None)
+    assert still.status_code == 200
+    granted = {"k": {"elasticsearch": {"cluster": ["manage_own_api_key"]}}}
+    manager = api_key_header(await create_api_key(client, role_descriptors=granted))
+    names = await client.get("/api/security/api_key", headers=manager, auth=None)
+    assert names.status_code == 200
+    assert len(names.json()["api_keys"]) == 3
+
+
+async def test_a_custom_role_without_manage_own_api_key_cannot_create_keys(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    role = {"kibana": [{"feature": {"actions": ["read"]}, "spaces": ["*"]}]}
+    assert (await client.put("/api/security/role/runner", json=role)).status_code == 204
+    async with await as_role(app, client, "runner") as runner:
+        refused = await runner.post("/api/security/api_key", json={"name": "k"})
+        assert refused.status_code == 403
+        assert "[cluster:manage_own_api_key]" in refused.json()["message"]
+    role["elasticsearch"] = {"cluster": ["manage_own_api_key"]}  # type: ignore[assignment]
+    assert (await client.put("/api/security/role/runner", json=role)).status_code == 204
+    async with http_client(app, httpx.BasicAuth("someone", USER_PASSWORD)) as runner:
+        assert (await runner.post("/api/security/api_key", json={"name": "k"})).status_code == 200
 
 
 async def test_an_api_key_never_exceeds_its_owner(

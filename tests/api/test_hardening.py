@@ -6,6 +6,7 @@ import asyncio
 import base64
 import logging
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -32,30 +33,82 @@ RUN = {
 }
 
 
-async def test_repeated_failures_are_slowed_even_for_the_right_password(
+def _from(app: Starlette, address: str) -> httpx.AsyncClient:
+    """A client whose requests come from ``address``."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+
+async def _timed_me(client: httpx.AsyncClient, auth: tuple[str, str]) -> tuple[int, float]:
+    started = time.monotonic()
+    response = await client.get("/internal/security/me", auth=auth)
+    return response.status_code, time.monotonic() - started
+
+
+async def test_bad_passwords_from_an_address_never_refuse_a_valid_api_key(
+    client: httpx.AsyncClient, anonymous_client: httpx.AsyncClient
+) -> None:
+    key = api_key_header(await create_api_key(client))
+    for _ in range(3):
+        wrong = await anonymous_client.get("/internal/security/me", auth=("admin", "guess-guess"))
+        assert wrong.status_code == 401
+    answer = await anonymous_client.get("/internal/security/me", headers=key)
+    assert answer.status_code == 200, answer.text
+
+
+async def test_the_right_password_gets_in_after_a_short_back_off(
     anonymous_client: httpx.AsyncClient,
 ) -> None:
     for _ in range(3):
         wrong = await anonymous_client.get("/internal/security/me", auth=("admin", "guess-guess"))
         assert wrong.status_code == 401
-    throttled = await anonymous_client.get(
-        "/internal/security/me", auth=("admin", TEST_ADMIN_PASSWORD)
+    status, took_s = await _timed_me(anonymous_client, ("admin", TEST_ADMIN_PASSWORD))
+    assert status == 200
+    assert took_s >= 0.9  # held for the first back-off (1 s), then checked
+
+
+async def test_one_bad_try_per_back_off_does_not_keep_admin_out(tmp_path: Path) -> None:
+    """Someone failing as admin once per back-off used to refuse admin's own password forever."""
+    settings = make_settings(
+        tmp_path / "data",
+        **{"security.login_throttle.free_attempts": 1, "security.login_throttle.max_delay_s": 1},
     )
-    assert throttled.status_code == 429
-    assert throttled.json()["message"].startswith("Too many failed logins; try again in")
-    assert int(throttled.headers["retry-after"]) >= 1
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        _from(app, "10.0.0.1") as attacker,
+        _from(app, "10.0.0.2") as admin,
+    ):
+        for _ in range(3):
+            assert (await _timed_me(attacker, ("admin", "guess-guess")))[0] == 401
+            status, took_s = await _timed_me(admin, ("admin", TEST_ADMIN_PASSWORD))
+            assert status == 200
+            assert took_s < 1.5
 
 
-async def test_failures_from_one_address_slow_every_user_name(
+async def test_failures_from_one_address_hold_every_user_name(
     anonymous_client: httpx.AsyncClient,
 ) -> None:
     for name in ("a1", "a2", "a3"):
-        assert (
-            await anonymous_client.get("/internal/security/me", auth=(name, "x" * 9))
-        ).status_code == 401
-    assert (
-        await anonymous_client.get("/internal/security/me", auth=("a4", "x" * 9))
-    ).status_code == 429
+        assert (await _timed_me(anonymous_client, (name, "x" * 9)))[0] == 401
+    status, took_s = await _timed_me(anonymous_client, ("a4", "x" * 9))
+    assert status == 401
+    assert took_s >= 0.9
+
+
+async def test_guesses_from_a_throttled_address_are_one_at_a_time(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    """Opening many connections does not multiply the guesses: one try per address at a time."""
+    for name in ("a1", "a2", "a3"):
+        assert (await _timed_me(anonymous_client, (name, "x" * 9)))[0] == 401
+    answers = await asyncio.gather(
+        *(anonymous_client.get("/internal/security/me", auth=(f"b{n}", "y" * 9)) for n in range(5))
+    )
+    assert sorted(answer.status_code for answer in answers) == [401, 429, 429, 429, 429]
+    refused = next(answer for answer in answers if answer.status_code == 429)
+    assert refused.json()["message"].startswith("Too many failed logins from this address")
+    assert int(refused.headers["retry-after"]) >= 1
 
 
 async def test_the_audit_log_records_who_did_what_from_where(
@@ -194,18 +247,15 @@ async def test_no_secret_reaches_a_log_line_or_an_error_body(
 
 
 async def test_failures_for_one_user_slow_them_from_every_address(app: Starlette) -> None:
-    """Spreading guesses over addresses does not help: the user name is throttled too."""
+    """Spreading guesses over addresses does not help: the user name is held too."""
     for number in range(3):
-        transport = httpx.ASGITransport(app=app, client=(f"10.0.0.{number}", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as attacker:
-            response = await attacker.get("/internal/security/me", auth=("admin", "guess-guess"))
-            assert response.status_code == 401
-    transport = httpx.ASGITransport(app=app, client=("10.0.0.99", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as fresh:
-        slowed = await fresh.get("/internal/security/me", auth=("admin", "guess-again"))
-        assert slowed.status_code == 429
-        other_user = await fresh.get("/internal/security/me", auth=("ghost", "guess-again"))
-        assert other_user.status_code == 401  # this address and that name are not throttled
+        async with _from(app, f"10.0.0.{number}") as attacker:
+            assert (await _timed_me(attacker, ("admin", "guess-guess")))[0] == 401
+    async with _from(app, "10.0.0.99") as fresh:
+        status, took_s = await _timed_me(fresh, ("admin", "guess-again"))
+        assert (status, took_s >= 0.9) == (401, True)
+        status, took_s = await _timed_me(fresh, ("ghost", "guess-again"))
+        assert (status, took_s < 0.9) == (401, True)  # that name and address are not held
 
 
 async def test_a_success_clears_the_record(anonymous_client: httpx.AsyncClient) -> None:
@@ -279,13 +329,45 @@ async def test_concurrent_requests_with_the_same_new_credentials_verify_them_onc
     assert found.json()["total"] == 1
 
 
-async def test_a_locked_out_address_stays_out_even_joining_a_verification(
-    app: Starlette, client: httpx.AsyncClient, anonymous_client: httpx.AsyncClient
+async def test_every_login_path_records_peer_and_trusted_forwarded_address(
+    tmp_path: Path,
 ) -> None:
-    auth = await add_user(client, "kate", "connectors_user")
-    for _ in range(3):
-        wrong = await anonymous_client.get("/internal/security/me", auth=("kate", "guess-guess"))
-        assert wrong.status_code == 401
-    async with http_client(app, auth) as kate:
-        answers = await asyncio.gather(*(kate.get("/internal/security/me") for _ in range(5)))
-    assert {answer.status_code for answer in answers} == {429}
+    """Basic, the JSON login, the login form and the OpenAI-compatible routes all read the
+    addresses the same way: X-Forwarded-For only from a trusted proxy, the peer always."""
+    settings = make_settings(tmp_path / "data", **{"server.trusted_proxies": ["10.0.0.1"]})
+    app = create_app(settings)
+    forged = {"x-forwarded-for": "192.0.2.66, 10.0.0.1"}
+    async with app.router.lifespan_context(app):
+        for peer in ("10.0.0.1", "10.0.0.2"):
+            async with _from(app, peer) as http:
+                headers = {**forged, "kbn-xsrf": "1"}
+                await http.get("/internal/security/me", auth=("u1", "x" * 9), headers=headers)
+                await http.post(
+                    "/internal/security/login",
+                    json={"params": {"username": "u2", "password": "x" * 9}},
+                    headers=headers,
+                )
+                await http.post(
+                    "/login",
+                    content=b"username=u3&password=xxxxxxxxx",
+                    headers={**headers, "origin": "http://t", "host": "t"},
+                )
+                await http.post(
+                    "/v1/chat/completions",
+                    json={"messages": []},
+                    headers={**headers, "authorization": "Bearer bm86c2VjcmV0"},
+                )
+        async with http_client(app) as admin:
+            await app.state.services.audit.flush()
+            found = await admin.get(
+                "/api/security/audit/_find",
+                params={"action": "authentication_failed", "per_page": 100},
+            )
+    seen = sorted(
+        (e["source"]["address"], (e["network"] or {}).get("forwarded_ip"), e["user"] is None)
+        for e in found.json()["data"]
+    )
+    assert seen == sorted(
+        [("10.0.0.1", "192.0.2.66", anonymous) for anonymous in (False, False, False, True)]
+        + [("10.0.0.2", None, anonymous) for anonymous in (False, False, False, True)]
+    )

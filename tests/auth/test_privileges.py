@@ -11,15 +11,17 @@ from llmrelay.errors import BadRequestError, ForbiddenError
 
 def test_built_in_roles_grant_what_the_docs_say() -> None:
     roles = {name: sorted(role.privileges) for name, role in built_in_roles().items()}
-    assert roles["connectors_admin"] == ["connectors:all", "connectors:read"]
-    assert roles["connectors_user"] == ["connectors:read"]
+    own_keys = "cluster:manage_own_api_key"
+    assert roles["connectors_admin"] == [own_keys, "connectors:all", "connectors:read"]
+    assert roles["connectors_user"] == [own_keys, "connectors:read"]
     assert roles["usage_viewer"] == [
+        own_keys,
         "connectors:read",
         "event_log:read",
         "event_log:view_index_metadata",
     ]
-    assert roles["viewer"] == ["connectors:read", "event_log:read"]
-    assert len(roles["superuser"]) == 5
+    assert roles["viewer"] == [own_keys, "connectors:read", "event_log:read"]
+    assert len(roles["superuser"]) == 6
 
 
 def test_an_index_pattern_matching_the_event_log_is_accepted() -> None:

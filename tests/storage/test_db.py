@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -104,7 +108,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -
         assert await db.current_revision() is None
         await db.upgrade()
         await db.upgrade()
-        assert await db.current_revision() == head_revision() == "0003_dashboard"
+        assert await db.current_revision() == head_revision() == "0004_user_ids"
         async with db.connect() as connection:
             schema = await connection.run_sync(_schema)
 
@@ -184,3 +188,93 @@ def test_migrations_render_as_sql_offline(capsys: pytest.CaptureFixture[str]) ->
     sql = capsys.readouterr().out
     assert "CREATE TABLE connectors" in sql
     assert "CREATE INDEX ix_connectors_name ON connectors (name)" in sql
+
+
+async def test_sqlite_files_are_owner_only_after_start_and_writes(tmp_path: Path) -> None:
+    """The database holds password hashes and encrypted secrets: 0600, like the key file,
+    whatever the umask (SQLite gives -wal and -shm the main file's permissions)."""
+    from tests.conftest import api_client, make_settings
+
+    previous = os.umask(0o022)
+    try:
+        settings = make_settings(tmp_path / "data")
+        async with api_client(settings) as admin:
+            created = await admin.post(
+                "/internal/security/users/kate",
+                json={"password": "kate-password-0123", "roles": ["viewer"]},
+            )
+            assert created.status_code == 200, created.text
+            path = tmp_path / "data" / "llmrelay.db"
+            modes = {
+                name: stat.S_IMODE(Path(f"{path}{name}").stat().st_mode)
+                for name in ("", "-wal", "-shm")
+            }
+    finally:
+        os.umask(previous)
+    assert modes == {"": 0o600, "-wal": 0o600, "-shm": 0o600}
+
+
+async def test_an_existing_world_readable_sqlite_file_is_narrowed(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    for name in ("", "-wal"):
+        Path(f"{path}{name}").touch(mode=0o644)
+        Path(f"{path}{name}").chmod(0o644)
+    async with Database(f"sqlite:///{path}") as db:
+        await db.ping()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(Path(f"{path}-wal").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_debug_logging_never_shows_sql_parameters(
+    backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At debug level SQLAlchemy logs every statement; the bound values (password hashes,
+    key digests) must not be in those lines."""
+    from llmrelay.app import create_app
+    from tests.conftest import http_client, make_settings
+
+    caplog.set_level(logging.DEBUG)
+    async with contextlib.AsyncExitStack() as stack:
+        overrides: dict[str, object] = {"log_level": "debug"}
+        if backend == "postgresql":
+            overrides["database.url"] = await stack.enter_async_context(fresh_postgres_database())
+        app = create_app(make_settings(tmp_path / "data", **overrides))
+        async with app.router.lifespan_context(app), http_client(app) as admin:
+            created = await admin.post(
+                "/internal/security/users/kate",
+                json={"password": "kate-password-0123", "roles": ["viewer"]},
+            )
+            assert created.status_code == 200, created.text
+            user = await app.state.services.security._store.get_user("kate")
+    assert user is not None
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert user.password_hash not in logged
+    assert "$argon2id$" not in logged
+
+
+async def test_a_database_error_does_not_show_the_values_bound(database: Database) -> None:
+    """A failed statement's message goes to the log with its traceback: no parameters in it."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from llmrelay.storage.tables import users
+
+    now = datetime.now(UTC)
+    row = {
+        "username": "kate",
+        "id": "kate-id",
+        "password_hash": "$argon2id$secret-hash-value",
+        "roles": "[]",
+        "enabled": True,
+        "created_at": now,
+        "updated_at": now,
+    }
+    async with database.begin() as connection:
+        await connection.execute(insert(users).values(**row))
+    with pytest.raises(IntegrityError) as caught:
+        async with database.begin() as connection:
+            await connection.execute(insert(users).values(**row))
+    assert "secret-hash-value" not in str(caught.value)

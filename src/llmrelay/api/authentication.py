@@ -71,10 +71,9 @@ async def authenticate_scope(scope: Scope) -> Principal:
             authorization = value.decode("latin-1")
         elif name == b"cookie":
             cookie = session_cookie(value) or cookie
-    client = scope.get("client")
-    address = client[0] if client else None
     authenticator = scope["app"].state.services.authenticator
-    principal: Principal = await authenticator.authenticate(authorization, cookie, address)
+    peer, forwarded = authenticator.addresses.of(scope)
+    principal: Principal = await authenticator.authenticate(authorization, cookie, peer, forwarded)
     return principal
 
 

@@ -68,11 +68,9 @@ async def authenticate(request: Request) -> Principal:
     unknown, expired or invalidated key is a 401; the key is never logged or echoed.
     """
     key = presented_key(request)
-    client = request.client
     authenticator = request.app.state.services.authenticator
-    principal: Principal = await authenticator.authenticate(
-        f"ApiKey {key}", None, client.host if client else None
-    )
+    peer, forwarded = authenticator.addresses.of(request.scope)
+    principal: Principal = await authenticator.authenticate(f"ApiKey {key}", None, peer, forwarded)
     return principal
 
 

@@ -97,17 +97,14 @@ def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
 
 
-def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 async def login(request: Request) -> Response:
     body = parse_body(LoginBody, await read_json(request))
     if body.providerType != "basic":
         raise BadRequestError(f"[providerType]: unknown provider type [{body.providerType}]")
     authenticator = request.app.state.services.authenticator
+    peer, forwarded = authenticator.addresses.of(request.scope)
     _, session_id = await authenticator.login(
-        body.params.username, body.params.password, client_address(request)
+        body.params.username, body.params.password, peer, forwarded
     )
     url = body.currentURL
     local = url.startswith("/") and not url.startswith("//") and "\\" not in url

@@ -6,6 +6,7 @@ Entry points authenticate a request into a :class:`Principal`; use cases (``Acti
 
 from __future__ import annotations
 
+from llmrelay.auth.addresses import ClientAddresses
 from llmrelay.auth.admin import (
     NewApiKey,
     SecurityAdmin,
@@ -35,6 +36,7 @@ __all__ = [
     "AuditEvent",
     "AuditLog",
     "Authenticator",
+    "ClientAddresses",
     "LoginThrottle",
     "NewApiKey",
     "PasswordHashing",

@@ -2,8 +2,9 @@
 
 Each use case takes the :class:`Principal` asking and checks it first, before looking anything
 up, so a refusal never says whether the object exists. Managing others needs
-``cluster:manage_security`` (the ``superuser`` role); a user may change their own password and
-create, list and invalidate their own API keys.
+``cluster:manage_security`` (the ``superuser`` role); a user may change their own password, and
+create, list and invalidate their own API keys with ``cluster:manage_own_api_key`` (every
+built-in role has it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from llmrelay.auth.passwords import PasswordHashing, check_password_rules, new_s
 from llmrelay.auth.privileges import Principal, Role, privileges_of
 from llmrelay.auth.roles import RoleRegistry
 from llmrelay.errors import BadRequestError, ForbiddenError, NotFoundError
-from llmrelay.storage import AuditFilter, SecurityStore, StoredApiKey, StoredUser
+from llmrelay.storage import AuditFilter, SecurityStore, StoredApiKey, StoredUser, new_user_id
 
 USERNAME = re.compile(r"^[A-Za-z0-9_@.+\-]{1,255}$")
 ADMIN_USERNAME = "admin"
@@ -126,6 +127,16 @@ class SecurityAdmin:
             )
             raise
 
+    def _require_own_keys(self, principal: Principal, action: str) -> None:
+        """Managing one's own keys needs ``manage_own_api_key`` (Elasticsearch's privilege),
+        not just being their owner: a key limited to running connectors must not list or
+        invalidate its owner's other keys."""
+        try:
+            principal.require("cluster:manage_own_api_key")
+        except ForbiddenError:
+            self._audit.record("access_denied", "failure", principal=principal, message=action)
+            raise
+
     def _changed(self, principal: Principal, action: str, target: str, message: str = "") -> None:
         self._authenticator.invalidate()
         self._audit.record(action, "success", principal=principal, target=target, message=message)
@@ -151,6 +162,7 @@ class SecurityAdmin:
             True,
             now,
             now,
+            new_user_id(),
         )
         if not await self._store.create_user(user):
             return None  # another instance created it first
@@ -212,6 +224,7 @@ class SecurityAdmin:
                 enabled,
                 now,
                 now,
+                new_user_id(),
             )
             if not await self._store.create_user(user):
                 raise BadRequestError(f"user [{username}] was created concurrently; try again")
@@ -228,7 +241,7 @@ class SecurityAdmin:
             changes["password_hash"] = await self._hashing.hash(password)
         await self._store.update_user(username, **changes)
         if password is not None or not enabled:
-            await self._store.delete_sessions_of(username)
+            await self._store.delete_sessions_of(existing.id)
         self._changed(principal, "user_update", username, f"roles: {', '.join(roles)}")
         return False
 
@@ -255,14 +268,14 @@ class SecurityAdmin:
         await self._store.update_user(
             username, password_hash=await self._hashing.hash(new), updated_at=datetime.now(UTC)
         )
-        await self._store.delete_sessions_of(username)
+        await self._store.delete_sessions_of(user.id)
         self._changed(principal, "user_change_password", username)
 
     async def delete_user(self, principal: Principal, username: str) -> None:
         self._require_manage(principal, "delete user", username)
         if username == principal.name:
             raise BadRequestError("you cannot delete yourself")
-        if not await self._store.delete_user(username):
+        if not await self._store.delete_user(username, datetime.now(UTC)):
             raise NotFoundError(f"user [{username}] not found")
         self._changed(principal, "user_delete", username)
 
@@ -307,8 +320,9 @@ class SecurityAdmin:
         privileges are always the intersection with its owner's, as in Elasticsearch)."""
         if principal.auth_type == "api_key":
             raise ForbiddenError("an API key cannot create API keys")
-        if principal.auth_type == "local":
+        if principal.auth_type == "local" or principal.user_id is None:
             raise BadRequestError("API keys belong to a user; log in as one to create a key")
+        self._require_own_keys(principal, "create API key")
         if not name.strip() or len(name) > MAX_KEY_NAME_LENGTH:
             raise BadRequestError("[name]: 1 to 1024 characters, not only spaces")
         descriptors = dict(role_descriptors or {})
@@ -334,6 +348,7 @@ class SecurityAdmin:
                 now,
                 expires_at,
                 None,
+                principal.user_id,
             )
         )
         self._audit.record(
@@ -347,8 +362,10 @@ class SecurityAdmin:
 
     async def list_api_keys(self, principal: Principal) -> list[StoredApiKey]:
         """Everyone's with ``manage_security``, else one's own."""
-        owner = None if principal.has("cluster:manage_security") else principal.name
-        return await self._store.list_api_keys(owner)
+        self._require_own_keys(principal, "list API keys")
+        if principal.has("cluster:manage_security"):
+            return await self._store.list_api_keys()
+        return await self._store.list_api_keys(principal.user_id or "")
 
     async def invalidate_api_keys(
         self, principal: Principal, ids: Sequence[str]
@@ -356,8 +373,9 @@ class SecurityAdmin:
         """(invalidated, previously invalidated, not found among the keys one may touch)."""
         if not ids or not all(isinstance(i, str) and i for i in ids):
             raise BadRequestError("[ids]: expected a non-empty array of API key ids")
-        owner = None if principal.has("cluster:manage_security") else principal.name
-        fresh, stale = await self._store.invalidate_api_keys(ids, owner, datetime.now(UTC))
+        self._require_own_keys(principal, "invalidate API keys")
+        owner_id = None if principal.has("cluster:manage_security") else principal.user_id or ""
+        fresh, stale = await self._store.invalidate_api_keys(ids, owner_id, datetime.now(UTC))
         missing = [i for i in ids if i not in fresh and i not in stale]
         if fresh:
             self._changed(principal, "api_key_invalidate", ",".join(f"api_key:{i}" for i in fresh))

@@ -35,23 +35,43 @@ class AuditEvent:
     client_address: str | None
     target: str | None
     message: str
+    user_id: str | None = None
+    forwarded_address: str | None = None
 
     def to_wire(self) -> dict[str, object]:
         """ECS-like, as Elasticsearch's audit log writes it."""
         return {
             "@timestamp": self.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "event": {"action": self.action, "outcome": self.outcome},
-            "user": {"name": self.user_name} if self.user_name else None,
+            "user": (
+                {"name": self.user_name, **({"id": self.user_id} if self.user_id else {})}
+                if self.user_name
+                else None
+            ),
             "authentication": {"type": self.auth_type} if self.auth_type else None,
             "source": {"address": self.client_address} if self.client_address else None,
+            "network": (
+                {"forwarded_ip": self.forwarded_address} if self.forwarded_address else None
+            ),
             "target": self.target,
             "message": self.message,
         }
 
 
-_Queued = tuple[float, str, AuditOutcome, str | None, str | None, str | None, str | None, str]
-"""What ``record`` queues: time (epoch s), action, outcome, user, auth type, address, target,
-message."""
+_Queued = tuple[
+    float,
+    str,
+    AuditOutcome,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str,
+    str | None,
+    str | None,
+]
+"""What ``record`` queues: time (epoch s), action, outcome, user, auth type, peer address,
+target, message, user id, forwarded address."""
 
 
 class AuditLog:
@@ -78,6 +98,7 @@ class AuditLog:
         principal: Principal | None = None,
         user_name: str | None = None,
         client_address: str | None = None,
+        forwarded_address: str | None = None,
         target: str | None = None,
         message: str = "",
     ) -> None:
@@ -85,9 +106,12 @@ class AuditLog:
 
         Every execution is audited, so this only queues a tuple: the id and the row are made
         by the background writer (building them here cost about 5% of an ``_execute``)."""
+        user_id = None
         if principal is not None:
             user_name = principal.name
+            user_id = principal.user_id
             client_address = principal.client_address or client_address
+            forwarded_address = principal.forwarded_address or forwarded_address
         self._batches.put(
             (
                 time.time(),
@@ -98,6 +122,8 @@ class AuditLog:
                 client_address,
                 target,
                 message,
+                user_id,
+                forwarded_address,
             )
         )
 
@@ -114,8 +140,21 @@ class AuditLog:
                     "client_address": address,
                     "target": target,
                     "message": message,
+                    "user_id": user_id,
+                    "forwarded_address": forwarded,
                 }
-                for at, action, outcome, user_name, auth_type, address, target, message in batch
+                for (
+                    at,
+                    action,
+                    outcome,
+                    user_name,
+                    auth_type,
+                    address,
+                    target,
+                    message,
+                    user_id,
+                    forwarded,
+                ) in batch
             ]
         )
 

@@ -23,8 +23,10 @@ Privilege = Literal[
     "event_log:read",
     "event_log:view_index_metadata",
     "cluster:manage_security",
+    "cluster:manage_own_api_key",
 ]
-"""Every privilege llmrelay checks. ``connectors:all`` implies ``connectors:read``."""
+"""Every privilege llmrelay checks. ``connectors:all`` implies ``connectors:read``;
+``cluster:manage_security`` implies ``cluster:manage_own_api_key``."""
 
 ALL_PRIVILEGES: frozenset[Privilege] = frozenset(
     {
@@ -33,6 +35,7 @@ ALL_PRIVILEGES: frozenset[Privilege] = frozenset(
         "event_log:read",
         "event_log:view_index_metadata",
         "cluster:manage_security",
+        "cluster:manage_own_api_key",
     }
 )
 
@@ -45,7 +48,13 @@ INDEX_PRIVILEGES = {
     "view_index_metadata": ("event_log:view_index_metadata",),
     "all": ("event_log:read", "event_log:view_index_metadata"),
 }
-CLUSTER_PRIVILEGES = {"all": tuple(ALL_PRIVILEGES), "manage_security": ("cluster:manage_security",)}
+CLUSTER_PRIVILEGES = {
+    "all": tuple(ALL_PRIVILEGES),
+    "manage_security": ("cluster:manage_security", "cluster:manage_own_api_key"),
+    "manage_own_api_key": ("cluster:manage_own_api_key",),
+}
+"""Elasticsearch's names; ``manage_own_api_key`` is creating, listing and invalidating one's own
+API keys, which a key limited by ``role_descriptors`` lacks unless they grant it."""
 
 ROLE_NAME_MAX_LENGTH = 255
 
@@ -142,9 +151,13 @@ def _feature(privilege: str) -> list[dict[str, object]]:
     return [{"base": [], "feature": {CONNECTORS_FEATURE: [privilege]}, "spaces": ["*"]}]
 
 
+OWN_API_KEYS = {"cluster": ["manage_own_api_key"]}
+"""Every built-in role lets its users manage their own API keys, as before the privilege was."""
+
+
 def _event_log(*privileges: str) -> dict[str, object]:
     return {
-        "cluster": [],
+        "cluster": ["manage_own_api_key"],
         "indices": [{"names": [EVENT_LOG_INDEX], "privileges": list(privileges)}],
     }
 
@@ -154,8 +167,8 @@ BUILT_IN_DEFINITIONS: Mapping[str, Mapping[str, object]] = {
         "elasticsearch": {"cluster": ["all"], "indices": [{"names": ["*"], "privileges": ["all"]}]},
         "kibana": [{"base": ["all"], "feature": {}, "spaces": ["*"]}],
     },
-    "connectors_admin": {"kibana": _feature("all")},
-    "connectors_user": {"kibana": _feature("read")},
+    "connectors_admin": {"elasticsearch": OWN_API_KEYS, "kibana": _feature("all")},
+    "connectors_user": {"elasticsearch": OWN_API_KEYS, "kibana": _feature("read")},
     "usage_viewer": {
         "elasticsearch": _event_log("read", "view_index_metadata"),
         "kibana": _feature("read"),
@@ -184,8 +197,13 @@ class Principal:
     roles: tuple[str, ...]
     privileges: frozenset[Privilege]
     client_address: str | None = None
+    """The TCP peer's address (a proxy's, behind one)."""
     api_key_id: str | None = None
     session_id_digest: str | None = field(default=None, repr=False)
+    user_id: str | None = None
+    """The user's immutable id (``None`` for a local principal): what keys are bound to."""
+    forwarded_address: str | None = None
+    """The client's address as forwarded by a trusted proxy (``server.trusted_proxies``)."""
 
     @classmethod
     def local(cls, name: str) -> Principal:

@@ -78,6 +78,9 @@ def serve(state: CliState, host: str | None, port: int | None, config_file: Path
         log_level=settings.log_level,
         access_log=False,
         server_header=False,
+        # X-Forwarded-For is read by llmrelay itself, from server.trusted_proxies only
+        # (auth/addresses.py); uvicorn's default would believe it from 127.0.0.1
+        proxy_headers=False,
         ssl_certfile=str(ssl.certificate) if ssl.enabled and ssl.certificate else None,
         ssl_keyfile=str(ssl.key) if ssl.enabled and ssl.key else None,
     )

@@ -94,7 +94,7 @@ def users_passwd(state: CliState, username: str, password_stdin: bool) -> None:
 @click.argument("username")
 @click.pass_obj
 def users_delete(state: CliState, username: str) -> None:
-    """Delete a user, their sessions and (in effect) their API keys."""
+    """Delete a user and their sessions, and invalidate their API keys."""
     with_services(state, lambda s: s.security.delete_user(CLI_PRINCIPAL, username))
     click.echo(f"deleted user {username}")
 

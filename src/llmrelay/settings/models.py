@@ -5,6 +5,7 @@ Every key is documented in ``docs/settings.md``; a test fails when one is not.
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -52,6 +53,20 @@ class ServerSettings(_Section):
     """Largest request body accepted (Kibana's ``server.maxPayload``); larger ones get a 413."""
     public_base_url: str | None = None
     """The URL users reach llmrelay at, when it is behind a proxy (Kibana's ``publicBaseUrl``)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or CIDR ranges whose ``X-Forwarded-For`` is believed; empty: nobody's."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            try:
+                ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"[{entry}] is not an IP address or a CIDR range such as 10.0.0.0/8"
+                ) from None
+        return entries
 
 
 class DatabaseSettings(_Section):
@@ -81,9 +96,11 @@ class SessionSettings(_Section):
 
 class LoginThrottleSettings(_Section):
     free_attempts: int = Field(default=3, ge=1)
-    """Failed logins per user name and per client address before each try is delayed."""
+    """Failed password logins per user name and per client address before tries are held."""
     max_delay_s: float = Field(default=30.0, gt=0)
-    """The longest wait imposed between tries (the delay doubles from 1 s up to this)."""
+    """The longest a try for a user name is held (the back-off doubles from 1 s up to this)."""
+    address_max_delay_s: float = Field(default=5.0, gt=0)
+    """The longest a try from a client address is held; short, as people share addresses."""
 
 
 class PasswordHashingSettings(_Section):

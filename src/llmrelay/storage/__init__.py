@@ -31,6 +31,7 @@ from llmrelay.storage.security import (
     StoredApiKey,
     StoredSession,
     StoredUser,
+    new_user_id,
 )
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "key_file_path",
     "key_id",
     "load_or_create_key",
+    "new_user_id",
     "normalise_url",
     "preconfigured_connector",
     "time_ordered_id",

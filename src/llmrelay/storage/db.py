@@ -14,6 +14,8 @@ and what went wrong; one that goes away later (or drops a connection mid-stateme
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -40,6 +42,10 @@ MIGRATIONS_PATH = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WAL_SWITCH_ATTEMPTS = 100
 """How long a SQLite writer waits for another process's write lock before giving up."""
+
+OWNER_ONLY = 0o600
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+"""Files SQLite keeps beside the database; they hold its pages, so they are owner-only too."""
 
 MIGRATION_LOCK_KEY = int.from_bytes(b"llmrelay", "big")
 """PostgreSQL advisory lock key held while migrating; any constant shared by all processes."""
@@ -113,6 +119,7 @@ class Database:
         """Where this database is, safe to show to users and to log."""
         if self.dialect_name == "sqlite":
             self._create_sqlite_directory()
+            self._restrict_sqlite_files()
         self._engine = _create_engine(self._url)
         self._batches: _SqliteBatches | None = None
         if self.dialect_name == "sqlite" and self._url.database not in (None, "", ":memory:"):
@@ -265,6 +272,26 @@ class Database:
     def _unavailable(self, what: str, exc: DBAPIError | OSError) -> ServiceUnavailableError:
         return ServiceUnavailableError(f"{what} the {self.description}: {self._reason(exc)}")
 
+    def _restrict_sqlite_files(self) -> None:
+        """Make the database file owner-only (0600) before SQLite opens it, like the key file.
+
+        SQLite creates ``-wal`` and ``-shm`` with the main file's permissions, so creating the
+        main file 0600 first covers them without touching the process umask (which would race
+        with aiosqlite's threads). Files left 0644 by an older version are narrowed here too.
+        """
+        if not self._url.database or self._url.database == ":memory:":
+            return
+        main = Path(self._url.database)
+        try:
+            os.close(os.open(main, os.O_CREAT | os.O_WRONLY, OWNER_ONLY))
+            for path in (main, *(main.with_name(main.name + s) for s in SQLITE_SIDE_FILES)):
+                if path.exists() and path.stat().st_mode & 0o077:
+                    path.chmod(OWNER_ONLY)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create or restrict the {self.description}: {exc.strerror or exc}"
+            ) from exc
+
     def _reason(self, exc: DBAPIError | OSError) -> str:
         if isinstance(exc, DBAPIError):
             reason = str(exc.orig) if exc.orig is not None else str(exc)
@@ -320,9 +347,13 @@ class _SqliteBatches:
 
 
 def _create_engine(url: URL) -> AsyncEngine:
+    """``hide_parameters``: SQL logged at debug level, and error messages, never show the bound
+    values, which include password hashes, key digests and encrypted secrets."""
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url)
+        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = create_async_engine(url, hide_parameters=True)
+    # aiosqlite logs each call it runs at debug level, its SQL parameters included
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
     event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
     return engine

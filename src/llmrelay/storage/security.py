@@ -8,6 +8,7 @@ Only hashes are stored: argon2id for passwords, SHA-256 for API-key secrets and 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,12 @@ class StoredUser:
     enabled: bool
     created_at: datetime
     updated_at: datetime
+    id: str
+    """Immutable and never reused (:func:`new_user_id`): what keys and sessions refer to."""
+
+
+def new_user_id() -> str:
+    return str(uuid.uuid4())
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,9 @@ class StoredApiKey:
     created_at: datetime
     expires_at: datetime | None
     invalidated_at: datetime | None
+    owner_id: str | None
+    """The owner's user id; ``None`` for a key whose owner was gone when ids were introduced
+    (it never authenticates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,7 @@ class StoredSession:
     username: str
     created_at: datetime
     last_seen_at: datetime
+    user_id: str
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,11 @@ class SecurityStore:
             result = await connection.execute(select(func.count()).select_from(users))
             return int(result.scalar_one())
 
+    async def get_user_by_id(self, user_id: str) -> StoredUser | None:
+        async with self._db.connect() as connection:
+            row = (await connection.execute(select(users).where(users.c.id == user_id))).first()
+        return _user(row._mapping) if row is not None else None
+
     async def get_user(self, username: str) -> StoredUser | None:
         async with self._db.connect() as connection:
             row = (
@@ -102,6 +118,7 @@ class SecurityStore:
     async def create_user(self, user: StoredUser) -> bool:
         """False when the username is taken (by us or a concurrent instance)."""
         values = {
+            "id": user.id,
             "username": user.username,
             "password_hash": user.password_hash,
             "roles": json.dumps(list(user.roles)),
@@ -127,13 +144,25 @@ class SecurityStore:
             )
             return bool(result.rowcount)
 
-    async def delete_user(self, username: str) -> bool:
-        """Deletes the user's sessions and invalidates nothing else: keys die with the owner
-        because authentication loads the owner on every uncached use."""
+    async def delete_user(self, username: str, now: datetime) -> bool:
+        """Deletes the user and their sessions and invalidates their keys, in one transaction.
+
+        Keys would fail anyway (they name their owner by id, and the id is gone for good), but
+        marking them invalidated makes that visible in the key list."""
         async with self._db.begin() as connection:
-            await connection.execute(delete(sessions).where(sessions.c.username == username))
-            result = await connection.execute(delete(users).where(users.c.username == username))
-            return bool(result.rowcount)
+            user_id = (
+                await connection.execute(select(users.c.id).where(users.c.username == username))
+            ).scalar_one_or_none()
+            if user_id is None:
+                return False
+            await connection.execute(delete(sessions).where(sessions.c.user_id == user_id))
+            await connection.execute(
+                update(api_keys)
+                .where(api_keys.c.owner_id == user_id, api_keys.c.invalidated_at.is_(None))
+                .values(invalidated_at=now)
+            )
+            await connection.execute(delete(users).where(users.c.id == user_id))
+            return True
 
     # roles
 
@@ -181,6 +210,7 @@ class SecurityStore:
                     created_at=key.created_at,
                     expires_at=key.expires_at,
                     invalidated_at=key.invalidated_at,
+                    owner_id=key.owner_id,
                 )
             )
 
@@ -191,20 +221,21 @@ class SecurityStore:
             ).first()
         return _api_key(row._mapping) if row is not None else None
 
-    async def list_api_keys(self, owner: str | None = None) -> list[StoredApiKey]:
+    async def list_api_keys(self, owner_id: str | None = None) -> list[StoredApiKey]:
+        """Every key, or those of the user with id ``owner_id``."""
         statement = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
-        if owner is not None:
-            statement = statement.where(api_keys.c.owner == owner)
+        if owner_id is not None:
+            statement = statement.where(api_keys.c.owner_id == owner_id)
         async with self._db.connect() as connection:
             return [_api_key(row._mapping) for row in await connection.execute(statement)]
 
     async def invalidate_api_keys(
-        self, ids: Sequence[str], owner: str | None, now: datetime
+        self, ids: Sequence[str], owner_id: str | None, now: datetime
     ) -> tuple[list[str], list[str]]:
-        """(newly invalidated, already invalid) among ``ids`` (restricted to ``owner``)."""
+        """(newly invalidated, already invalid) among ``ids`` (restricted to ``owner_id``'s)."""
         statement = select(api_keys.c.id, api_keys.c.invalidated_at).where(api_keys.c.id.in_(ids))
-        if owner is not None:
-            statement = statement.where(api_keys.c.owner == owner)
+        if owner_id is not None:
+            statement = statement.where(api_keys.c.owner_id == owner_id)
         async with self._db.begin() as connection:
             found = (await connection.execute(statement)).all()
             fresh = [row.id for row in found if row.invalidated_at is None]
@@ -225,6 +256,7 @@ class SecurityStore:
                     username=session.username,
                     created_at=session.created_at,
                     last_seen_at=session.last_seen_at,
+                    user_id=session.user_id,
                 )
             )
 
@@ -244,9 +276,9 @@ class SecurityStore:
         async with self._db.begin() as connection:
             await connection.execute(delete(sessions).where(sessions.c.id_digest == id_digest))
 
-    async def delete_sessions_of(self, username: str) -> None:
+    async def delete_sessions_of(self, user_id: str) -> None:
         async with self._db.begin() as connection:
-            await connection.execute(delete(sessions).where(sessions.c.username == username))
+            await connection.execute(delete(sessions).where(sessions.c.user_id == user_id))
 
     async def delete_sessions_before(self, created_before: datetime, seen_before: datetime) -> int:
         async with self._db.begin() as connection:

@@ -128,6 +128,7 @@ users = Table(
     "users",
     metadata,
     Column("username", String(USER_NAME_MAX_LENGTH), primary_key=True),
+    Column("id", String(36), nullable=False, unique=True),
     Column("password_hash", Text, nullable=False),
     Column("roles", Text, nullable=False),
     Column("full_name", String, nullable=True),
@@ -136,7 +137,9 @@ users = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
-"""Native-realm users; ``password_hash`` is argon2id, ``roles`` a JSON array of role names."""
+"""Native-realm users; ``password_hash`` is argon2id, ``roles`` a JSON array of role names.
+``id`` never changes and is never reused: keys, sessions and audit rows refer to it, so a user
+made later with a deleted user's name inherits nothing."""
 
 roles = Table(
     "roles",
@@ -159,7 +162,9 @@ api_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=True),
     Column("invalidated_at", UtcDateTime, nullable=True),
+    Column("owner_id", String(36), nullable=True),
     Index("ix_api_keys_owner", "owner"),
+    Index("ix_api_keys_owner_id", "owner_id"),
 )
 """Elasticsearch-style API keys; only the SHA-256 of the secret is kept."""
 
@@ -170,7 +175,9 @@ sessions = Table(
     Column("username", String(USER_NAME_MAX_LENGTH), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("user_id", String(36), nullable=True),
     Index("ix_sessions_username", "username"),
+    Index("ix_sessions_user_id", "user_id"),
 )
 """Web UI sessions, shared by every instance; keyed by the SHA-256 of the cookie value."""
 
@@ -186,6 +193,8 @@ audit_events = Table(
     Column("client_address", String(64), nullable=True),
     Column("target", String, nullable=True),
     Column("message", Text, nullable=False),
+    Column("user_id", String(36), nullable=True),
+    Column("forwarded_address", String(64), nullable=True),
     Index("ix_audit_events_timestamp", "timestamp"),
 )
 """Security-relevant actions: who did what, when, from where, and how it ended."""

@@ -61,9 +61,9 @@ async def login_form(request: Request) -> Response:
     password = fields.get("password", [""])[0]
     next_path = _safe_next(fields.get("next", [None])[0])
     services = request.app.state.services
-    client = request.client.host if request.client else None
+    peer, forwarded = services.authenticator.addresses.of(request.scope)
     try:
-        _, session_id = await services.authenticator.login(username, password, client)
+        _, session_id = await services.authenticator.login(username, password, peer, forwarded)
     except UserError as exc:
         message = "Wrong username or password." if exc.status_code == 401 else exc.message
         return _page(message, next_path, status=exc.status_code)
