@@ -10,14 +10,27 @@ out of float range, which it refuses) the standard library parses instead. ``dum
 what ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` writes, as UTF-8, except
 for two things: a float Python writes with an exponent below 1e16 (``1e-05``) is written as
 orjson writes it (``0.00001``, the same number, and what JavaScript writes), and a NaN or
-infinite float becomes ``null`` (JavaScript's ``JSON.stringify`` does the same).
+infinite float becomes ``null`` (JavaScript's ``JSON.stringify`` does the same). A string with a
+lone surrogate (``"\\ud800"``, which UTF-8 cannot encode) is written as its ``\\ud800`` escape,
+as JavaScript's ``JSON.stringify`` writes it, unless ``dumps`` is asked to refuse it.
+
+Nesting is limited to ``MAX_DEPTH`` levels: orjson refuses deeper text itself, and the text the
+standard library parses instead is measured first, so a body nested 100,000 deep is refused in
+microseconds rather than ending in a ``RecursionError``.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from array import array
+from itertools import accumulate
 
 import orjson
+
+MAX_DEPTH = 1024
+"""Arrays and objects nested deeper than this are refused: orjson's own limit, kept for the text
+the standard library parses."""
 
 _DIGITS_AS_NINES = bytes.maketrans(b"0123456789", b"9" * 10)
 _LONG_INTEGER = b"9" * 19
@@ -26,20 +39,89 @@ turning every digit into a 9 and searching for 19 nines: a tenth of a regular ex
 (0.25 against 2.5 us for an answer of 300 bytes)."""
 
 
-def loads(data: bytes | str) -> object:
-    """``json.loads``, faster; raises ``ValueError`` for text that is not JSON."""
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"', re.DOTALL)
+_OPEN_CLOSE = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+
+
+class RefusedJsonError(ValueError):
+    """Text some parser would take but llmrelay does not: too deep, or (``strict``) ``NaN``."""
+
+
+class TooDeepError(RefusedJsonError):
+    """JSON nested deeper than ``MAX_DEPTH``."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested deeper than {MAX_DEPTH} levels")
+
+
+class LoneSurrogateError(ValueError):
+    """Text holding a lone surrogate (``\\ud800``): not Unicode, so not UTF-8 either."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "text contains a lone surrogate (an escape such as \\ud800 with no pair), "
+            "which is not valid Unicode"
+        )
+
+
+def _nesting(raw: bytes) -> int:
+    """How deep ``raw`` nests, at C speed: strings cut out, brackets become +1 and -1, and the
+    running sum's peak is the depth (4 ms for 100,000 brackets)."""
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS).translate(_OPEN_CLOSE)
+    return max(accumulate(array("b", brackets)), default=0)
+
+
+def _refuse_constant(name: str) -> object:
+    raise RefusedJsonError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise RefusedJsonError(f"{text} is beyond the range of a number")
+    return value
+
+
+def loads(data: bytes | str, *, strict: bool = False) -> object:
+    """``json.loads``, faster; raises ``ValueError`` for text that is not JSON, and
+    ``TooDeepError`` (a ``RefusedJsonError``, a ``ValueError``) past ``MAX_DEPTH``. ``strict``
+    also refuses ``NaN``, ``Infinity`` and numbers beyond float range, which are not JSON
+    (JavaScript's ``JSON.parse`` refuses the first two and reads the last as ``Infinity``)."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if _LONG_INTEGER not in raw.translate(_DIGITS_AS_NINES):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(data)
+    if len(raw) > MAX_DEPTH and _nesting(raw) > MAX_DEPTH:
+        raise TooDeepError
+    try:
+        if strict:
+            return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return json.loads(data)
+    except RecursionError:  # the stack in use left less than MAX_DEPTH levels
+        raise TooDeepError from None
 
 
-def dumps(value: object) -> bytes:
-    """Compact UTF-8 JSON (see the module's docstring for the two ways it can differ)."""
+def dumps(value: object, *, refuse_lone_surrogates: bool = False) -> bytes:
+    """Compact UTF-8 JSON (see the module's docstring for the ways it can differ).
+
+    A lone surrogate is written as its escape, or with ``refuse_lone_surrogates`` (text bound
+    for a provider, which refuses it) raises ``LoneSurrogateError``. Raises ``TooDeepError``
+    for a value nested deeper than the stack allows.
+    """
     try:
         return orjson.dumps(value)
     except TypeError:  # integers beyond 64 bits, non-string keys, types orjson does not know
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        pass
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            if refuse_lone_surrogates:
+                raise LoneSurrogateError from None
+            return json.dumps(value, separators=(",", ":")).encode()
+    except RecursionError:
+        raise TooDeepError from None

@@ -90,6 +90,8 @@ def from_failed_result(result: ActionResult) -> Response:
     if upstream is None:  # refused before anything was sent: params or the connector's config
         status = 400 if result.error_source == "user" else 500
         return error_response(status, message, code="connector_unusable")
+    if upstream.status is not None and upstream.status < 400:  # a redirect, not followed
+        return error_response(502, message, code="upstream_redirected")
     if upstream.status is not None:
         headers = _relayed_headers(upstream)
         if _is_openai_error(upstream.body):
