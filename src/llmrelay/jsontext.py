@@ -22,7 +22,6 @@ microseconds rather than ending in a ``RecursionError``.
 from __future__ import annotations
 
 import json
-import re
 from array import array
 from itertools import accumulate
 
@@ -39,7 +38,6 @@ turning every digit into a 9 and searching for 19 nines: a tenth of a regular ex
 (0.25 against 2.5 us for an answer of 300 bytes)."""
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"', re.DOTALL)
 _OPEN_CLOSE = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 
@@ -66,9 +64,12 @@ class LoneSurrogateError(ValueError):
 
 
 def _nesting(raw: bytes) -> int:
-    """How deep ``raw`` nests, at C speed: strings cut out, brackets become +1 and -1, and the
-    running sum's peak is the depth (4 ms for 100,000 brackets)."""
-    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS).translate(_OPEN_CLOSE)
+    """How deep ``raw`` nests, at C speed: escapes and strings cut out, brackets become +1 and
+    -1, and the running sum's peak is the depth (12 ms for 100,000 brackets). Only for the
+    text orjson refused, which already measures its own."""
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside_strings = b"".join(unescaped.split(b'"')[::2])
+    brackets = outside_strings.translate(None, _NOT_BRACKETS).translate(_OPEN_CLOSE)
     return max(accumulate(array("b", brackets)), default=0)
 
 
@@ -108,8 +109,8 @@ def dumps(value: object, *, refuse_lone_surrogates: bool = False) -> bytes:
     """Compact UTF-8 JSON (see the module's docstring for the ways it can differ).
 
     A lone surrogate is written as its escape, or with ``refuse_lone_surrogates`` (text bound
-    for a provider, which refuses it) raises ``LoneSurrogateError``. Raises ``TooDeepError``
-    for a value nested deeper than the stack allows.
+    for a provider, which refuses it) raises ``LoneSurrogateError``. Any depth ``loads`` reads
+    is written.
     """
     try:
         return orjson.dumps(value)
@@ -117,11 +118,46 @@ def dumps(value: object, *, refuse_lone_surrogates: bool = False) -> bytes:
         pass
     try:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        try:
-            return text.encode()
-        except UnicodeEncodeError:
-            if refuse_lone_surrogates:
-                raise LoneSurrogateError from None
-            return json.dumps(value, separators=(",", ":")).encode()
-    except RecursionError:
-        raise TooDeepError from None
+    except RecursionError:  # nested past what the stack holds (about 950 levels)
+        text = _deep_text(value)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        if refuse_lone_surrogates:
+            raise LoneSurrogateError from None
+        return text.encode("utf-8", "backslashreplace")
+
+
+class _Punctuation(str):
+    """Text ``_deep_text`` writes as it is (a bracket, a comma, a key)."""
+
+
+def _deep_text(value: object) -> str:
+    """``json.dumps`` without recursion, for a value orjson read (up to ``MAX_DEPTH`` levels)
+    but that is too deep for orjson's writer (254 levels) and the standard library's stack."""
+    out: list[str] = []
+    pending: list[object] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Punctuation):
+            out.append(item)
+        elif isinstance(item, dict):
+            pending.append(_Punctuation("}"))
+            entries = list(item.items())
+            for index in range(len(entries) - 1, -1, -1):
+                key, child = entries[index]
+                name = key if isinstance(key, str) else json.dumps(key)
+                pending.append(child)
+                comma = "," if index else ""
+                pending.append(_Punctuation(comma + json.dumps(name, ensure_ascii=False) + ":"))
+            out.append("{")
+        elif isinstance(item, list | tuple):
+            pending.append(_Punctuation("]"))
+            for index in range(len(item) - 1, -1, -1):
+                pending.append(item[index])
+                if index:
+                    pending.append(_Punctuation(","))
+            out.append("[")
+        else:
+            out.append(json.dumps(item, ensure_ascii=False))
+    return "".join(out)
