@@ -235,3 +235,13 @@ async def test_a_stream_without_errors_is_still_a_success(
     assert response.status_code == 200
     [event] = await events_of(app, cid)
     assert (event.outcome, event.error_message) == ("success", None)
+
+
+async def test_an_empty_answer_to_a_stream_request_is_still_a_response_validation_failure(
+    app: Starlette, client: httpx.AsyncClient, upstream: UpstreamServer
+) -> None:
+    cid = await create_connector(client, upstream.chat_completions_url)
+    upstream.queue(Respond(""))
+    result, error = await failed_run(app, client, cid, STREAM)
+    assert result["service_message"] == "Response validation failed (Error: expected a JSON object)"
+    assert "expected a JSON object" in error

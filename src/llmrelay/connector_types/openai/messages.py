@@ -62,14 +62,13 @@ def response_validation_failed(detail: str) -> UpstreamError:
 
 
 def answer_json(response: HttpResponse) -> object:
-    """The provider's successful answer as JSON; ``None`` for text that is not JSON at all.
+    """The provider's successful answer as JSON; ``None`` for text that is not JSON at all (an
+    empty body included).
 
     JSON no JavaScript client could read (``NaN``, ``Infinity``, a number beyond float range,
     nesting past ``jsontext.MAX_DEPTH``) is refused as a response validation failure: relayed,
     it would break the caller's parser, and counted, it broke the usage figures.
     """
-    if not response.body:
-        return {}
     try:
         return loads(response.body, strict=True)
     except RefusedJsonError as exc:

@@ -182,7 +182,7 @@ class OpenAIService(SubActionService):
             raise http_error(response)
         if response.status >= 300:
             raise redirected(response)
-        return answer_json(response)
+        return answer_json(response) if response.body else {}
 
     async def _send_stream(self, body: str, timeout_s: float) -> HttpStream | HttpResponse:
         """The provider's SSE stream, or its whole answer when it is not one."""
