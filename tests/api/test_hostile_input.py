@@ -303,3 +303,27 @@ async def test_an_api_url_that_cannot_be_sent_is_refused_when_saved(
     assert updated.json()["message"] == expected
     [kept] = (await client.get("/api/actions/connectors")).json()
     assert kept["config"]["apiUrl"] == upstream.chat_completions_url
+
+
+async def test_a_lone_surrogate_as_the_sub_action_is_a_400_and_loses_no_other_event(
+    stored_app: tuple[Starlette, httpx.AsyncClient], upstream: UpstreamServer
+) -> None:
+    """The name went into the event and the audit log: its batch failed, other events with it."""
+    app, client = stored_app
+    cid = await create_connector(client, upstream.chat_completions_url)
+    run = {"params": {"subAction": "run", "subActionParams": {"body": "{}"}}}
+    await client.post(f"/api/actions/connector/{cid}/_execute", json=run)
+    refused = await client.post(
+        f"/api/actions/connector/{cid}/_execute",
+        content=b'{"params":{"subAction":"r\\ud800n"}}',
+        headers={"content-type": "application/json"},
+    )
+    assert refused.status_code == 400
+    assert (
+        refused.json()["message"]
+        == f"[request body.params.subAction]: {SURROGATE}, which is not valid Unicode"
+    )
+    await client.post(f"/api/actions/connector/{cid}/_execute", json=run)
+    assert [e.sub_action for e in await events_of(app, cid)] == ["run", "run"]
+    audit = await client.get("/api/security/audit/_find", params={"action": "connector_execute"})
+    assert audit.json()["total"] == 2

@@ -16,6 +16,9 @@ from llmrelay.jsontext import TooDeepError, loads
 
 INVALID_JSON = "Invalid request payload JSON format"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = (
+    "contains a lone surrogate (an escape such as \\ud800 with no pair), which is not valid Unicode"
+)
 
 
 async def read_json(request: Request) -> object:
@@ -94,8 +97,16 @@ def execute_params(data: object) -> dict[str, Any]:
     if type(data) is dict and len(data) == 1:
         params = data.get("params")
         if type(params) is dict:
+            _refuse_lone_surrogate_sub_action(params.get("subAction"))
             return params
     return parse_body(ExecuteBody, data).params
+
+
+def _refuse_lone_surrogate_sub_action(sub_action: object) -> None:
+    """The sub-action's name goes into the event and the audit log as it is: a lone surrogate
+    there failed the whole batch it was written in (other executions' events with it)."""
+    if type(sub_action) is str and not sub_action.isascii() and _LONE_SURROGATE.search(sub_action):
+        raise BadRequestError(f"[request body.params.subAction]: {LONE_SURROGATE}")
 
 
 def parse_body(model: type[ModelT], data: object) -> ModelT:
@@ -105,10 +116,7 @@ def parse_body(model: type[ModelT], data: object) -> ModelT:
         data = {}
     path = lone_surrogate_path(data)
     if path is not None:
-        raise BadRequestError(
-            f"[request body.{path}]: contains a lone surrogate (an escape such as \\ud800 "
-            "with no pair), which is not valid Unicode"
-        )
+        raise BadRequestError(f"[request body.{path}]: {LONE_SURROGATE}")
     return validate_model(model, data, prefix="request body")
 
 
