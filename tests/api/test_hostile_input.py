@@ -327,3 +327,29 @@ async def test_a_lone_surrogate_as_the_sub_action_is_a_400_and_loses_no_other_ev
     assert [e.sub_action for e in await events_of(app, cid)] == ["run", "run"]
     audit = await client.get("/api/security/audit/_find", params={"action": "connector_execute"})
     assert audit.json()["total"] == 2
+
+
+async def test_a_connector_saved_earlier_with_such_an_api_url_fails_its_runs_cleanly(
+    stored_app: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    """A row an older llmrelay saved (through the repository, as the API did then): every run
+    is a failed execution naming the problem, no longer a 500."""
+    app, client = stored_app
+    repository = app.state.services.actions._connectors  # what the API wrote through before
+    await repository.create(
+        id="old-row",
+        name="saved before the check",
+        connector_type_id=".gen-ai",
+        config={"apiProvider": "OpenAI", "apiUrl": f"https://{'a' * 64}.example.com/v1"},
+        secrets={"apiKey": "sk-x"},
+    )
+    run = {"params": {"subAction": "run", "subActionParams": {"body": "{}"}}}
+    response = await client.post("/api/actions/connector/old-row/_execute", json=run)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["status"] == "error"
+    assert (
+        "the host name of apiUrl has a label that is empty or longer than 63" in result["message"]
+    )
+    [event] = await events_of(app, "old-row")
+    assert event.outcome == "failure"
