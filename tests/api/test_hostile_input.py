@@ -188,7 +188,7 @@ async def test_a_lone_surrogate_on_the_openai_api_is_a_400_in_openai_shape(
         )
     assert response.status_code == 400, response.text
     error = response.json()["error"]
-    assert error["type"] == "invalid_request_error"
+    assert (error["type"], error["code"]) == ("invalid_request_error", None)
     assert SURROGATE in error["message"]
     assert upstream.requests == []
     [event] = await events_of(app, cid)
