@@ -16,7 +16,7 @@ as JavaScript's ``JSON.stringify`` writes it, unless ``dumps`` is asked to refus
 
 Nesting is limited to ``MAX_DEPTH`` levels: orjson refuses deeper text itself, and the text the
 standard library parses instead is measured first, so a body nested 100,000 deep is refused in
-microseconds rather than ending in a ``RecursionError``.
+milliseconds (7 ms on the bench machine) rather than ending in a ``RecursionError``.
 """
 
 from __future__ import annotations
