@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
 
-from tests.conftest import UPSTREAM_KEY
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from llmrelay.app import create_app
+from tests.components import fresh_postgres_database
+from tests.conftest import UPSTREAM_KEY, http_client, make_settings
 
 
 async def create_connector(
@@ -56,3 +64,21 @@ async def create_api_key(client: httpx.AsyncClient, **body: object) -> dict[str,
 
 def api_key_header(created: dict[str, object]) -> dict[str, str]:
     return {"authorization": f"ApiKey {created['encoded']}"}
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+async def stored_app(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """The app and the superuser's client, once on SQLite and once on PostgreSQL (a fresh
+    database): for tests whose outcome is what storage kept (an event, a refused write)."""
+    async with AsyncExitStack() as stack:
+        overrides: dict[str, object] = {}
+        if request.param == "postgresql":
+            overrides["database.url"] = await stack.enter_async_context(fresh_postgres_database())
+        application = create_app(make_settings(tmp_path / "data", **overrides))
+        await stack.enter_async_context(application.router.lifespan_context(application))
+        http = await stack.enter_async_context(http_client(application))
+        yield application, http

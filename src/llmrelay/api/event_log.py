@@ -15,6 +15,9 @@ from llmrelay.errors import BadRequestError
 from llmrelay.eventlog import EXPORT_FORMATS, ExportQuery, FindQuery
 
 KNOWN_PARAMETERS = frozenset({"start", "end", "outcome", "page", "per_page", "sort"})
+MAX_NUMBER = 1_000_000_000
+"""The largest ``page`` or ``per_page`` read: past it no page can hold an event, and the offset
+it makes would not fit the database's 64-bit integer (``page=10^20`` was a bare 500)."""
 EXPORT_PARAMETERS = frozenset({"format", "start", "end", "outcome"})
 
 
@@ -34,9 +37,12 @@ def _number(name: str, value: str | None, default: int) -> int:
     if value is None:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise BadRequestError(f"[{name}]: [{value}] is not a whole number") from None
+    if number > MAX_NUMBER:
+        raise BadRequestError(f"[{name}]: must be at most {MAX_NUMBER}; got [{value}]")
+    return number
 
 
 def parse_query(params: dict[str, str]) -> FindQuery:

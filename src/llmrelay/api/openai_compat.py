@@ -33,7 +33,7 @@ from llmrelay.auth import Principal
 from llmrelay.errors import BadRequestError, LlmrelayError, NotFoundError, UnauthorizedError
 from llmrelay.eventlog import Source
 from llmrelay.execution import ActionResult
-from llmrelay.jsontext import dumps, loads
+from llmrelay.jsontext import TooDeepError, dumps, loads
 
 SOURCE: Source = "openai_api"
 KEY_SCHEMES = frozenset({"bearer", "apikey"})
@@ -102,6 +102,8 @@ async def read_chat_body(request: Request, *, model_required: bool) -> dict[str,
     raw = await request.body()
     try:
         body = loads(raw)
+    except TooDeepError as exc:
+        raise BadRequestError(f"We could not parse the JSON body of your request: {exc}.") from None
     except ValueError:
         body = None
     if not isinstance(body, dict):

@@ -92,8 +92,11 @@ def from_failed_result(result: ActionResult) -> Response:
     message = result.service_message or result.message or "the connector failed"
     upstream = result.upstream
     if upstream is None:  # refused before anything was sent: params or the connector's config
-        status = 400 if result.error_source == "user" else 500
-        return error_response(status, message, code="connector_unusable")
+        if result.error_source == "user":  # e.g. not Unicode, which OpenAI refuses the same way
+            return error_response(400, message)
+        return error_response(500, message, code="connector_unusable")
+    if upstream.status is not None and upstream.status < 400:  # a redirect, not followed
+        return error_response(502, message, code="upstream_redirected")
     if upstream.status is not None:
         headers = _relayed_headers(upstream)
         if _is_openai_error(upstream.body):

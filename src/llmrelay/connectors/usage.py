@@ -66,6 +66,9 @@ class ExecutionDetails:
     estimate: Callable[[], TokenUsage] | None = None
     """Counts the tokens when the provider reported none (``usage`` is None). Blocking: the
     recorder calls it in a worker thread, after the caller has its answer."""
+    stream_error: str | None = None
+    """The provider's own error inside a stream it had begun (an SSE ``event: error``): the
+    execution failed though every byte was relayed."""
 
 
 class StreamObserver(Protocol):

@@ -57,7 +57,15 @@ def parse_time(name: str, value: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise BadRequestError(f"[{name}]: [{value}] is not an ISO 8601 date and time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed < EARLIEST:
+        raise BadRequestError(f"[{name}]: must be 1970-01-01 or later; got [{value}]")
+    return parsed
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""No execution is older than the Unix epoch. Buckets are aligned before ``start``: a ``start``
+in year 1 put that before the calendar's first year (``ValueError``, a bare 500)."""
 
 
 def _label(seconds: int) -> str:

@@ -192,6 +192,9 @@ class ActionExecutor:
         service = connector_type.create_service(context)
         try:
             data = await service.call(sub, sub_params)
+        except BadRequestError as exc:  # params the type could not send (e.g. not Unicode)
+            details = connector_type.details(context.config, name, sub_params, None)
+            return _Run(ActionResult.failed(connector_id, exc.message, "user"), details)
         except (UpstreamError, TransportError) as exc:
             source: ErrorSource = (
                 "user" if isinstance(exc, UpstreamError) and exc.user_caused else "framework"

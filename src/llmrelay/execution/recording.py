@@ -128,7 +128,10 @@ class Recorder:
                 usage=seen.usage or details.usage,
                 estimate=seen.estimate,
             )
-            self._record(error is None or error == ABANDONED, error, merged)
+            if seen.stream_error is not None and error in (None, ABANDONED):
+                self._record(False, seen.stream_error, merged)
+            else:
+                self._record(error is None or error == ABANDONED, error, merged)
 
         feed = observer.feed if observer is not None and stream.details is None else None
 

@@ -11,7 +11,12 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from llmrelay.errors import TransportError, UpstreamError
+from llmrelay.jsontext import RefusedJsonError, loads
 from llmrelay.transport import HttpResponse
+
+MAX_RETRY_AFTER_S = 24 * 3600.0
+"""A ``Retry-After`` further away than a day is taken as a day: a provider's 20-digit value
+must not become a retry time no calendar holds (it raised ``OverflowError``, a bare 500)."""
 
 AZURE_FUNCTIONS_HINT = (
     "\n\nFunction support with Azure OpenAI API was added in 2023-07-01-preview. "
@@ -37,16 +42,55 @@ def _retry_after_s(headers: Mapping[str, str]) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(max(0.0, seconds), MAX_RETRY_AFTER_S) if seconds == seconds else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER_S)
+
+
+def response_validation_failed(detail: str) -> UpstreamError:
+    """The sub-action framework's words for an answer that is not what a completion must be."""
+    return UpstreamError(f"Response validation failed (Error: {detail})")
+
+
+def answer_json(response: HttpResponse) -> object:
+    """The provider's successful answer as JSON; ``None`` for text that is not JSON at all (an
+    empty body included).
+
+    JSON no JavaScript client could read (``NaN``, ``Infinity``, a number beyond float range,
+    nesting past ``jsontext.MAX_DEPTH``) is refused as a response validation failure: relayed,
+    it would break the caller's parser, and counted, it broke the usage figures.
+    """
+    try:
+        return loads(response.body, strict=True)
+    except RefusedJsonError as exc:
+        raise response_validation_failed(
+            f"the provider's answer is not valid JSON: {exc}"
+        ) from None
+    except ValueError:
+        return None
+
+
+def redirected(response: HttpResponse) -> UpstreamError:
+    """A 3xx: redirects are not followed (a connector calls the URL it was given); where the
+    provider pointed is said so that ``apiUrl`` can be corrected."""
+    location = response.headers.get("location") or response.headers.get("Location")
+    where = f"redirected to {location}" if location else "redirected without a Location"
+    return UpstreamError(
+        f"Status code: {response.status}. Message: API Error: {response.reason} - the provider "
+        f"{where}; redirects are not followed, so set apiUrl to the final URL",
+        status=response.status,
+        body=response.body,
+        headers={name.lower(): value for name, value in response.headers.items()},
+    )
 
 
 def http_error(response: HttpResponse) -> UpstreamError:

@@ -133,7 +133,9 @@ def shape_request(
 ) -> ShapedBody:
     """The body to send: the caller's JSON with the provider's keys set, key order kept.
 
-    A body that is not a JSON object is forwarded unchanged, as Kibana does.
+    A body that is not a JSON object is forwarded unchanged, as Kibana does. Raises
+    ``jsontext.LoneSurrogateError`` for a body holding a lone surrogate (OpenAI answers 400 to
+    one; relayed it would reach the provider as bytes that are not UTF-8).
     """
     try:
         parsed = loads(body)
@@ -152,7 +154,7 @@ def shape_request(
             parsed.pop("parallel_tool_calls", None)
         if not parsed.get("functions"):
             parsed.pop("function_call", None)
-    return ShapedBody(dumps(parsed).decode(), asked)
+    return ShapedBody(dumps(parsed, refuse_lone_surrogates=True).decode(), asked)
 
 
 REFUSAL_STATUSES = frozenset({400, 422})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, MutableSet
 
@@ -13,7 +12,13 @@ from llmrelay.connector_types.openai.estimate import (
     invoke_stream_estimate,
     stream_estimate,
 )
-from llmrelay.connector_types.openai.messages import http_error, transport_error
+from llmrelay.connector_types.openai.messages import (
+    answer_json,
+    http_error,
+    redirected,
+    response_validation_failed,
+    transport_error,
+)
 from llmrelay.connector_types.openai.providers import (
     PROVIDERS,
     ProviderRules,
@@ -45,7 +50,8 @@ from llmrelay.connectors import (
     sub_action,
 )
 from llmrelay.connectors.schema import first_error
-from llmrelay.errors import TransportError, UpstreamError
+from llmrelay.errors import BadRequestError, TransportError
+from llmrelay.jsontext import LoneSurrogateError, RefusedJsonError, dumps
 from llmrelay.transport import (
     ClientCertificate,
     HttpResponse,
@@ -72,6 +78,20 @@ def normalise_url(url: str) -> str:
     if first == -1 or ((first == 0 or url[first - 1] == ":") and "//" not in url[first + 1 :]):
         return url  # only the scheme's "://": nothing to collapse, and no regex run per request
     return _REPEATED_SLASHES.sub(r"\1", url)
+
+
+def _request_bytes(body: str) -> bytes:
+    """The body as sent; text that is not Unicode (a lone surrogate) is the caller's mistake."""
+    try:
+        return (body or "{}").encode()
+    except UnicodeEncodeError:
+        raise _invalid_body(LoneSurrogateError()) from None
+
+
+def _invalid_body(exc: ValueError) -> BadRequestError:
+    """A body llmrelay cannot send: refused as OpenAI refuses invalid Unicode, before sending
+    (the executor records it as a failed execution caused by the user)."""
+    return BadRequestError(f"Request validation failed (Error: [body]: {exc})")
 
 
 def _ms_to_s(timeout_ms: float | None) -> float | None:
@@ -132,14 +152,17 @@ class OpenAIService(SubActionService):
 
     def _body(self, body: str, *, stream: bool) -> ShapedBody:
         model = self.default_model if self.rules.injects_default_model else None
-        return shape_request(
-            self.rules,
-            url=self.url,
-            body=body,
-            stream=stream,
-            default_model=model,
-            ask_usage=self.url not in self.refusing_stream_options,
-        )
+        try:
+            return shape_request(
+                self.rules,
+                url=self.url,
+                body=body,
+                stream=stream,
+                default_model=model,
+                ask_usage=self.url not in self.refusing_stream_options,
+            )
+        except (LoneSurrogateError, RefusedJsonError) as exc:
+            raise _invalid_body(exc) from None
 
     def _policy(self) -> NetworkPolicy:
         return self.context.http.policy
@@ -149,7 +172,7 @@ class OpenAIService(SubActionService):
             response = await self.context.http.post(
                 self.url,
                 headers=self._headers(),
-                body=(body or "{}").encode(),
+                body=_request_bytes(body),
                 timeout_s=timeout_s,
                 tls=self.tls,
             )
@@ -157,7 +180,9 @@ class OpenAIService(SubActionService):
             raise transport_error(exc) from None
         if response.status >= 400:
             raise http_error(response)
-        return response.json() if response.body else {}
+        if response.status >= 300:
+            raise redirected(response)
+        return answer_json(response) if response.body else {}
 
     async def _send_stream(self, body: str, timeout_s: float) -> HttpStream | HttpResponse:
         """The provider's SSE stream, or its whole answer when it is not one."""
@@ -165,14 +190,14 @@ class OpenAIService(SubActionService):
             upstream = await self.context.http.open_stream(
                 self.url,
                 headers=self._headers(),
-                body=(body or "{}").encode(),
+                body=_request_bytes(body),
                 timeout_s=timeout_s,
                 tls=self.tls,
             )
             is_event_stream = upstream.headers.get("content-type", "").startswith(
                 "text/event-stream"
             )
-            if upstream.status < 400 and is_event_stream:
+            if upstream.status < 300 and is_event_stream:
                 return upstream
             return await upstream.read_all(self._policy().max_response_content_length_bytes)
         except TransportError as exc:
@@ -202,9 +227,11 @@ class OpenAIService(SubActionService):
             )
         if upstream.status >= 400:
             raise http_error(upstream)
-        data = upstream.json()
+        if upstream.status >= 300:
+            raise redirected(upstream)
+        data = answer_json(upstream)
         if not isinstance(data, dict):
-            raise UpstreamError("Response validation failed (Error: expected a JSON object)")
+            raise response_validation_failed("expected a JSON object")
         return data
 
     @staticmethod
@@ -215,8 +242,7 @@ class OpenAIService(SubActionService):
         try:
             RunActionResponse.model_validate(data)
         except ValidationError as exc:
-            detail = first_error(RunActionResponse, exc)
-            raise UpstreamError(f"Response validation failed (Error: {detail})") from None
+            raise response_validation_failed(first_error(RunActionResponse, exc)) from None
         assert isinstance(data, dict)
         return data
 
@@ -323,7 +349,10 @@ def pki_tls(
 
 def _invoke_body(params: InvokeAIParams) -> str:
     sent = params.model_dump(exclude_unset=True, exclude=set(IN_PROCESS_ONLY_PARAMS))
-    return json.dumps(sent, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return dumps(sent, refuse_lone_surrogates=True).decode()
+    except LoneSurrogateError as exc:
+        raise _invalid_body(exc) from None
 
 
 async def _relay(upstream: HttpStream, reader: ChatStreamReader) -> AsyncIterator[bytes]:

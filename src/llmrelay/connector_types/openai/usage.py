@@ -7,7 +7,6 @@ that the event log counts later, off the request path.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Callable, Mapping
 
@@ -15,7 +14,10 @@ from pydantic import BaseModel
 
 from llmrelay.connector_types.openai.estimate import Completion
 from llmrelay.connectors import ExecutionDetails, TokenUsage, usage_from_json
+from llmrelay.jsontext import loads
 from llmrelay.transport import SSEDecoder
+
+STREAM_ERROR = "the provider reported an error in the stream"
 
 
 def requested_model(config: Mapping[str, object], params: BaseModel) -> str | None:
@@ -24,7 +26,7 @@ def requested_model(config: Mapping[str, object], params: BaseModel) -> str | No
     body = getattr(params, "body", None)
     if model is None and isinstance(body, str):
         try:
-            parsed = json.loads(body)
+            parsed = loads(body)
         except ValueError:
             parsed = None
         if isinstance(parsed, dict) and isinstance(parsed.get("model"), str):
@@ -80,13 +82,14 @@ class ChatStreamReader:
         self._estimate = estimate
         self._decoder = SSEDecoder()
         self._pending = b""
+        self._error: str | None = None
         self.completion = Completion()
 
     def relay(self, chunk: bytes) -> bytes:
         """The bytes of ``chunk`` the caller gets now (possibly fewer, held until complete)."""
         if not self.withhold_usage:
             for event in self._decoder.feed(chunk):
-                self._read(event.data)
+                self._read(event.data, event.event)
             return chunk
         self._pending += chunk
         out = []
@@ -106,11 +109,11 @@ class ChatStreamReader:
         """One whole event: relayed, cut of its ``"usage":null``, or withheld."""
         line = raw.rstrip(b"\r\n")
         if line.startswith(b"data:") and b"\n" not in line:  # the usual one-line event, fast
-            datas = [line[5:].removeprefix(b" ").decode("utf-8", errors="replace")]
+            events = [("message", line[5:].removeprefix(b" ").decode("utf-8", errors="replace"))]
         else:
-            datas = [event.data for event in self._decoder.feed(raw)]
-        for data in datas:
-            parsed = self._read(data)
+            events = [(event.event, event.data) for event in self._decoder.feed(raw)]
+        for name, data in events:
+            parsed = self._read(data, name)
             if parsed is None:
                 continue
             if parsed.get("choices") == [] and parsed.get("usage") is not None:
@@ -119,13 +122,15 @@ class ChatStreamReader:
                 return _without_null_usage(raw, parsed)
         return raw
 
-    def _read(self, data: str) -> dict[str, object] | None:
+    def _read(self, data: str, event: str = "message") -> dict[str, object] | None:
         if data == "[DONE]":
             return None
         try:
-            parsed = json.loads(data)
+            parsed = loads(data, strict=True)
         except ValueError:
-            return None
+            parsed = None
+        if event == "error" or (isinstance(parsed, dict) and "error" in parsed):
+            self._failed(parsed, data)
         if not isinstance(parsed, dict):
             return None
         if isinstance(parsed.get("model"), str) and parsed["model"]:
@@ -138,13 +143,29 @@ class ChatStreamReader:
             self.completion.add_delta(choices[0].get("delta"))
         return parsed
 
+    def _failed(self, parsed: object, data: str) -> None:
+        """An ``event: error`` or a ``{"error": ...}`` chunk: the stream failed after it began
+        (OpenAI and others send one when a stream breaks). The bytes are still relayed; the
+        execution is a failure with the provider's message. The first error is kept."""
+        if self._error is not None:
+            return
+        error = parsed.get("error", parsed) if isinstance(parsed, dict) else data
+        message = error.get("message") if isinstance(error, dict) else error
+        if not isinstance(message, str) or not message.strip():
+            message = data.strip()[:500] or "no message"
+        self._error = f"{STREAM_ERROR}: {message}"
+
     def details(self) -> ExecutionDetails:
         """What was seen so far; with no usage, an estimate from the request and the text."""
         estimate = None
         if self._usage is None and self._estimate is not None:
             estimate = self._estimate(self.completion)
         return dataclasses.replace(
-            self._details, model=self._model, usage=self._usage, estimate=estimate
+            self._details,
+            model=self._model,
+            usage=self._usage,
+            estimate=estimate,
+            stream_error=self._error,
         )
 
 
@@ -164,7 +185,7 @@ def _without_null_usage(raw: bytes, parsed: dict[str, object]) -> bytes:
     for line in stripped.splitlines():
         if line.startswith(b"data:"):
             try:
-                if json.loads(line[5:]) == expected:
+                if loads(line[5:]) == expected:
                     return stripped
             except ValueError:
                 break

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from llmrelay.errors import BadRequestError
@@ -24,10 +26,43 @@ from llmrelay.transport import (
 CERTIFICATE_HEADER = "-----BEGIN CERTIFICATE-----"
 PRIVATE_KEY_HEADERS = ("-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----")
 NOT_AN_API_KEY = "[apiKey]: expected value of type [string] but got [undefined]"
+MAX_HOST_LENGTH = 253
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f-\x9f\s]")
+_NAMES = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", "\x00": "a NUL character"}
+_NAMES |= {" ": "a space", "\t": "a tab"}
+
+
+def _unsendable(url: str) -> str | None:
+    """What in ``url`` cannot go on a request line: whitespace or a control character. Python's
+    URL parser drops CR, LF and tab silently, so the URL saved would not be the URL sent."""
+    found = _UNSENDABLE.search(url)
+    if found is None:
+        return None
+    char = found.group()
+    return _NAMES.get(char, f"the control or space character U+{ord(char):04X}")
+
+
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` is no DNS name (a label over 63 characters, an empty label, over 253 in
+    all): refused when saved rather than failing every execution."""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        encoded = host.encode("idna")
+    except UnicodeError:
+        return "has a label that is empty or longer than 63 characters"
+    if len(encoded.rstrip(b".")) > MAX_HOST_LENGTH:
+        return f"is longer than {MAX_HOST_LENGTH} characters"
+    return None
 
 
 def assert_url(url: str) -> None:
-    """Kibana's ``assertURL``: parseable, with a host name, over http or https."""
+    """Kibana's ``assertURL``: parseable, with a host name, over http or https; and (not
+    Kibana's checks, which let these be saved and then fail every run) nothing that cannot be
+    sent: whitespace, control characters, a host name DNS cannot hold."""
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises on a malformed port
@@ -37,8 +72,14 @@ def assert_url(url: str) -> None:
         raise BadRequestError("URL Error: Invalid URL")
     if not parts.hostname:
         raise BadRequestError("URL Error: URL must contain hostname")
+    problem = _host_problem(parts.hostname)
+    if problem is not None:
+        raise BadRequestError(f"URL Error: Invalid URL: the host name of apiUrl {problem}")
     if parts.scheme not in ("http", "https"):
         raise BadRequestError("URL Error: Invalid protocol")
+    unsendable = _unsendable(url)
+    if unsendable is not None:
+        raise BadRequestError(f"URL Error: Invalid URL: apiUrl contains {unsendable}")
     if parts.username is not None or parts.password is not None:
         # not a Kibana check: credentials in a URL end up in logs, events and the UI
         raise BadRequestError(
