@@ -50,6 +50,8 @@ class ServerSettings(_Section):
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     max_payload_bytes: int = Field(default=ONE_MIB, gt=0)
     """Largest request body accepted (Kibana's ``server.maxPayload``); larger ones get a 413."""
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    """Longest request line and headers together; a longer head gets a 431 while it arrives."""
     public_base_url: str | None = None
     """The URL users reach llmrelay at, when it is behind a proxy (Kibana's ``publicBaseUrl``)."""
 
