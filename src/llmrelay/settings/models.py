@@ -186,6 +186,8 @@ class ActionsSettings(_Section):
     enabled_action_types: tuple[str, ...] = ("*",)
     response_timeout_s: float = Field(default=60.0, gt=0)
     max_response_content_length_bytes: int = Field(default=ONE_MIB, gt=0)
+    idle_connection_timeout_s: float = Field(default=15.0, gt=0)
+    """A kept-alive provider (or proxy) connection unused this long is closed."""
     preconfigured: dict[str, PreconfiguredConnector] = {}
     proxy_url: str | None = Field(default=None, repr=False)
     """May carry credentials (``http://user:password@proxy:3128``): kept out of reprs."""

@@ -173,15 +173,17 @@ class _HttpsProxyConnector(aiohttp.TCPConnector):
 class DirectRoute:
     """The connections of one route without a proxy: one TLS context, a pool per origin."""
 
-    def __init__(self, tls: TlsSettings) -> None:
+    def __init__(self, tls: TlsSettings, idle_timeout_s: float = connections.KEEPALIVE_S) -> None:
         self._ssl = build_ssl_context(tls)
+        self._idle_timeout_s = idle_timeout_s
         self._pools: dict[Origin, OriginPool] = {}
         self.closed = False
 
     def pool(self, origin: Origin) -> OriginPool:
         pool = self._pools.get(origin)
         if pool is None:
-            pool = self._pools[origin] = OriginPool(origin, self._ssl)
+            pool = OriginPool(origin, self._ssl, keepalive_s=self._idle_timeout_s)
+            self._pools[origin] = pool
         return pool
 
     async def close(self) -> None:
@@ -209,7 +211,10 @@ class HttpClientPool:
     are made lazily because they bind to the running event loop.
     """
 
-    def __init__(self, max_routes: int = 64) -> None:
+    def __init__(
+        self, max_routes: int = 64, *, idle_timeout_s: float = connections.KEEPALIVE_S
+    ) -> None:
+        self._idle_timeout_s = idle_timeout_s
         self._direct: DirectRoute | None = None
         self._clients: OrderedDict[Route, RouteClient] = OrderedDict()
         self._busy: Counter[Route] = Counter()
@@ -229,7 +234,7 @@ class HttpClientPool:
     def direct(self) -> DirectRoute:
         """The direct route with default TLS."""
         if self._direct is None:
-            self._direct = DirectRoute(DEFAULT_TLS)
+            self._direct = DirectRoute(DEFAULT_TLS, self._idle_timeout_s)
         return self._direct
 
     @property
@@ -241,7 +246,7 @@ class HttpClientPool:
         """The client of ``route``, marked in use until ``release(route)``."""
         client = self._clients.get(route)
         if client is None:
-            client = self._clients[route] = _client(route)
+            client = self._clients[route] = _client(route, self._idle_timeout_s)
         else:
             self._clients.move_to_end(route)
         self._busy[route] += 1
@@ -272,19 +277,24 @@ class HttpClientPool:
             await asyncio.gather(*self._closing)
 
 
-def _client(route: Route) -> RouteClient:
+def _client(route: Route, idle_timeout_s: float) -> RouteClient:
+    """aiohttp closes a connection idle past ``keepalive_timeout`` within twice that time (its
+    clean-up runs every ``keepalive_timeout``); it does not read ``Keep-Alive: timeout=``."""
     if route.proxy is None:
-        return DirectRoute(route.tls)
+        return DirectRoute(route.tls, idle_timeout_s)
     context = build_ssl_context(route.tls)
     if route.proxy_tls is not None:
         connector: aiohttp.TCPConnector = _HttpsProxyConnector(
             proxy_url=route.proxy.url,
             proxy_ssl=build_ssl_context(route.proxy_tls),
             ssl=context,
+            keepalive_timeout=idle_timeout_s,
             **_POOL_LIMITS,
         )
     else:
-        connector = aiohttp.TCPConnector(ssl=context, **_POOL_LIMITS)
+        connector = aiohttp.TCPConnector(
+            ssl=context, keepalive_timeout=idle_timeout_s, **_POOL_LIMITS
+        )
     return aiohttp.ClientSession(
         connector=connector,
         trust_env=False,  # proxies come from llmrelay's settings, never the environment

@@ -40,7 +40,8 @@ from llmrelay.transport.failures import (
 )
 
 KEEPALIVE_S = 15.0
-"""An idle connection older than this is closed rather than reused (aiohttp's default too)."""
+"""An idle connection is closed this long after its last answer (aiohttp's default too), or
+sooner when the server's ``Keep-Alive: timeout=`` says so; ``actions.idle_connection_timeout_s``."""
 CONNECTIONS_PER_ORIGIN = 1000
 """Open connections per origin and TLS context; further requests wait for one to be free."""
 READ_HIGH_WATER_BYTES = 256 * 1024
@@ -173,7 +174,7 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.idle_since = 0.0
+        self.expires_at = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -186,6 +187,7 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.framed = True
         self.encoding = b""
+        self.server_keepalive_s: float | None = None
         self.error: BaseException | None = None
         self.limit_bytes: int | None = None
         self._busy = False
@@ -299,6 +301,8 @@ class _Connection(asyncio.Protocol):
                 framed = True
             elif lowered == b"content-encoding":
                 self.encoding = value.strip().lower()
+            elif lowered == b"keep-alive":
+                self.server_keepalive_s = _keepalive_timeout_s(value)
         self.framed = framed
         limit = self.limit_bytes
         if limit is not None and length is not None and length.isdigit() and int(length) > limit:
@@ -332,8 +336,24 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
 
+def _keepalive_timeout_s(value: bytes) -> float | None:
+    """The ``timeout`` of a ``Keep-Alive: timeout=5, max=100`` header, if it has a valid one."""
+    for part in value.split(b","):
+        name, _, number = part.partition(b"=")
+        if name.strip().lower() == b"timeout":
+            number = number.strip()
+            return float(number) if number.isdigit() else None
+    return None
+
+
 class OriginPool:
-    """Kept-alive connections to one origin with one TLS context, most recently used first."""
+    """Kept-alive connections to one origin with one TLS context, most recently used first.
+
+    An idle connection is closed when its keep-alive time is up, by a timer, not only when a
+    request would have reused it: after a burst of 1,000 concurrent requests the connections
+    stayed open until the next request came, however long that took. One timer per pool, at
+    the earliest expiry; it is only set while some connection is idle.
+    """
 
     def __init__(
         self,
@@ -352,6 +372,7 @@ class OriginPool:
         self._limit = limit
         self._keepalive_s = keepalive_s
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._sweep: asyncio.TimerHandle | None = None
         self.closed = False
 
     async def acquire(self, timeout_s: float) -> _Connection:
@@ -372,11 +393,9 @@ class OriginPool:
             connection = idle.pop()
             if connection.closed:
                 continue
-            if self.loop.time() - connection.idle_since > self._keepalive_s:
-                for expired in [connection, *idle]:  # the others are older still
-                    expired.abort()
-                idle.clear()
-                return None
+            if self.loop.time() >= connection.expires_at:  # its timer has not run yet
+                connection.abort()
+                continue
             return connection
         return None
 
@@ -419,9 +438,36 @@ class OriginPool:
         if self.closed:
             connection.abort()
             return
-        connection.idle_since = self.loop.time()
+        keepalive_s = self._keepalive_s
+        server_s = connection.server_keepalive_s
+        if server_s is not None and server_s < keepalive_s:
+            keepalive_s = server_s
+        connection.expires_at = expires_at = self.loop.time() + keepalive_s
         self._idle.append(connection)
+        if self._sweep is None or expires_at < self._sweep.when():
+            self._schedule_sweep(expires_at)
         self._wake_one()
+
+    def _schedule_sweep(self, when: float) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep = self.loop.call_at(when, self._close_expired)
+
+    def _close_expired(self) -> None:
+        """Close the idle connections whose time is up; set the timer for the next one."""
+        self._sweep = None
+        now = self.loop.time()
+        kept: list[_Connection] = []
+        expired: list[_Connection] = []
+        for connection in self._idle:
+            if connection.closed:
+                continue
+            (expired if connection.expires_at <= now else kept).append(connection)
+        self._idle = kept
+        for connection in expired:
+            connection.abort()
+        if kept and not self.closed:
+            self._schedule_sweep(min(c.expires_at for c in kept))
 
     def adopt(self, connection: _Connection) -> None:
         self._connections.add(connection)
@@ -442,6 +488,9 @@ class OriginPool:
 
     def close(self) -> None:
         self.closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for connection in list(self._connections):
             connection.abort()
         self._idle.clear()
