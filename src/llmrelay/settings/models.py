@@ -186,6 +186,9 @@ class ActionsSettings(_Section):
     enabled_action_types: tuple[str, ...] = ("*",)
     response_timeout_s: float = Field(default=60.0, gt=0)
     max_response_content_length_bytes: int = Field(default=ONE_MIB, gt=0)
+    max_decompression_ratio: float = Field(default=250.0, ge=1)
+    """A compressed stream may decode to this many times its wire size once past
+    ``max_response_content_length_bytes``; a stream that grows further is cut (a gzip bomb)."""
     idle_connection_timeout_s: float = Field(default=15.0, gt=0)
     """A kept-alive provider (or proxy) connection unused this long is closed."""
     preconfigured: dict[str, PreconfiguredConnector] = {}

@@ -28,6 +28,7 @@ from llmrelay.errors import TransportError
 from llmrelay.jsontext import loads
 from llmrelay.transport import connections
 from llmrelay.transport.connections import Origin, OriginPool, RequestTarget, request_head
+from llmrelay.transport.decoding import ExpansionLimit
 from llmrelay.transport.failures import ERRORS, too_large, translate
 from llmrelay.transport.policy import DIRECT, NetworkPolicy, ProxyRoute, Route
 from llmrelay.transport.tls import DEFAULT_TLS, TlsSettings, build_ssl_context
@@ -124,18 +125,28 @@ class _AiohttpStream(HttpStream):
         response: aiohttp.ClientResponse,
         timeout_s: float,
         url: str,
+        expansion: ExpansionLimit,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(on_close)
         self._url = url
         self._response = response
         self._timeout_s = timeout_s
+        self._expansion = expansion if "content-encoding" in response.headers else None
         self.status = response.status
         self.headers = response.headers
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        """aiohttp decodes gzip in bounded pieces; the decoded bytes are held to the same ratio
+        to the compressed bytes it received as on a direct route."""
+        content = self._response.content
+        expansion = self._expansion
+        decoded = 0
         try:
-            async for chunk in self._response.content.iter_any():
+            async for chunk in content.iter_any():
+                if expansion is not None:
+                    decoded += len(chunk)
+                    expansion.check(decoded, content.total_raw_bytes)
                 yield chunk
         except ERRORS as exc:
             raise translate(exc, self._timeout_s, self._url) from None
@@ -459,7 +470,9 @@ class OutboundHttp:
         try:
             if isinstance(way, DirectRoute):
                 pool, head = self._direct_request(way, url, headers, body)
-                stream = await connections.open_stream(pool, head, body, timeout_s=timeout_s)
+                stream = await connections.open_stream(
+                    pool, head, body, timeout_s=timeout_s, expansion=self.policy.stream_expansion
+                )
                 return _ConnectionStream(stream, release)
             return await self._stream_through_proxy(way, url, headers, body, timeout_s, release)
         except BaseException:
@@ -484,7 +497,7 @@ class OutboundHttp:
             response = await way.post(url, headers, body, timeout)
         except ERRORS as exc:
             raise translate(exc, timeout_s, url) from None
-        return _AiohttpStream(response, timeout_s, url, release)
+        return _AiohttpStream(response, timeout_s, url, self.policy.stream_expansion, release)
 
 
 __all__ = ["DirectRoute", "HttpClientPool", "HttpResponse", "HttpStream", "OutboundHttp"]

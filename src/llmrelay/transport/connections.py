@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import zlib
 from collections import deque
 from collections.abc import AsyncIterator, ItemsView, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from llmrelay.errors import TransportError
+from llmrelay.transport.decoding import Decoder, ExpansionLimit
 from llmrelay.transport.failures import (
     connect_failed,
     hang_up,
@@ -496,49 +496,6 @@ class OriginPool:
         self._idle.clear()
 
 
-class _Decoder:
-    """Undoes ``Content-Encoding: gzip`` or ``deflate``, refusing output past ``limit_bytes``."""
-
-    def __init__(self, deflate: bool, limit_bytes: int | None) -> None:
-        self._deflate = deflate
-        self._object = zlib.decompressobj(15 if self._deflate else 16 + zlib.MAX_WBITS)
-        self._first = True
-        self._limit = limit_bytes
-        self._seen = 0
-
-    @staticmethod
-    def of(encoding: bytes, limit_bytes: int | None) -> _Decoder | None:
-        """A decoder for a ``Content-Encoding`` (lower case), or None when there is none to undo."""
-        if encoding in (b"gzip", b"x-gzip", b"deflate"):
-            return _Decoder(encoding == b"deflate", limit_bytes)
-        return None
-
-    def decode(self, data: bytes) -> bytes:
-        try:
-            if self._first and self._deflate and data:
-                self._first = False
-                # raw deflate without the zlib wrapper, as some servers send it
-                if (data[0] & 0x0F) != 8:
-                    self._object = zlib.decompressobj(-zlib.MAX_WBITS)
-            cap = 0 if self._limit is None else self._limit + 1 - self._seen
-            out = self._object.decompress(data, cap)
-        except zlib.error as exc:
-            raise TransportError(
-                f"incorrect content encoding: {exc}", code="Z_DATA_ERROR"
-            ) from None
-        self._seen += len(out)
-        if self._limit is not None and self._seen > self._limit:
-            raise too_large(self._limit)
-        return out
-
-    def flush(self) -> bytes:
-        out = self._object.flush()
-        self._seen += len(out)
-        if self._limit is not None and self._seen > self._limit:
-            raise too_large(self._limit)
-        return out
-
-
 async def _exchange(
     pool: OriginPool,
     head: bytes,
@@ -590,7 +547,7 @@ async def fetch(
     data = b"".join(connection.take_chunks())
     status = connection.status
     connection.finish()
-    decoder = _Decoder.of(connection.encoding, limit_bytes)
+    decoder = Decoder.of(connection.encoding, limit_bytes)
     if decoder is not None:
         data = decoder.decode(data) + decoder.flush()
     return Response(status, headers, data)
@@ -599,23 +556,30 @@ async def fetch(
 class Stream:
     """An answer being read: ``status`` and ``headers`` now, the body as it arrives.
 
-    ``timeout_s`` bounds each wait for more of it. The connection goes back to the pool when
-    the body was read to its end, and is closed by ``aclose`` otherwise.
+    ``timeout_s`` bounds each wait for more of it; ``expansion`` how far a compressed body may
+    grow when decoded. The connection goes back to the pool when the body was read to its end,
+    and is closed by ``aclose`` otherwise.
     """
 
-    def __init__(self, connection: _Connection, timeout_s: float) -> None:
+    def __init__(
+        self, connection: _Connection, timeout_s: float, expansion: ExpansionLimit
+    ) -> None:
         self._connection: _Connection | None = connection
         self._timeout_s = timeout_s
+        self._expansion = expansion
         self.status = connection.status
         self.headers = Headers(connection.raw_headers)
-        self._decoder = _Decoder.of(connection.encoding, None)
+        self._decoder = Decoder.of(connection.encoding, None)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        decoder = self._decoder
         while (connection := self._connection) is not None:
             if connection.chunks:
                 for chunk in connection.take_chunks():
-                    data = self._decoder.decode(chunk) if self._decoder else chunk
-                    if data:
+                    if decoder is None:
+                        yield chunk
+                        continue
+                    for data in decoder.pieces(chunk, self._expansion):
                         yield data
                 continue
             if connection.error is not None:
@@ -625,7 +589,7 @@ class Stream:
             if connection.complete:
                 self._connection = None
                 connection.finish()
-                if self._decoder is not None and (rest := self._decoder.flush()):
+                if decoder is not None and (rest := decoder.flush()):
                     yield rest
                 return
             timer = connection.loop.call_later(
@@ -649,12 +613,19 @@ class Stream:
                 connection.abort()
 
 
-async def open_stream(pool: OriginPool, head: bytes, body: bytes, *, timeout_s: float) -> Stream:
+async def open_stream(
+    pool: OriginPool,
+    head: bytes,
+    body: bytes,
+    *,
+    timeout_s: float,
+    expansion: ExpansionLimit,
+) -> Stream:
     """POST and return once the answer's head has arrived (each wait bounded by ``timeout_s``)."""
     connection = await _exchange(
         pool, head, body, timeout_s=timeout_s, streaming=True, limit_bytes=None
     )
-    return Stream(connection, timeout_s)
+    return Stream(connection, timeout_s, expansion)
 
 
 __all__ = [
