@@ -16,11 +16,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from llmrelay.app import create_app
 from llmrelay.settings import Settings
 from tests.api.conftest import create_connector
 from tests.api.test_event_recording import events_written_by_the_server
+from tests.components import fresh_postgres_database
 from tests.conftest import ADMIN_AUTH, make_settings
 from tests.live import serve_in_thread
 from tests.transport.servers import squid_proxy
@@ -102,20 +104,32 @@ async def relay_stream(settings: Settings, provider_url: str) -> tuple[bytes, st
     return bytes(received), cid
 
 
+@asynccontextmanager
+async def database_settings(tmp_path: Path, database: str) -> AsyncIterator[Settings]:
+    """Settings on SQLite, or on a fresh PostgreSQL database (the failure event is stored)."""
+    if database == "sqlite":
+        yield make_settings(tmp_path / "data")
+        return
+    async with fresh_postgres_database() as url:
+        yield make_settings(tmp_path / "data", **{"database.url": url})
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 async def test_a_gzip_bomb_stream_is_cut_with_an_error_event_and_recorded(
-    tmp_path: Path,
+    tmp_path: Path, database: str
 ) -> None:
     bomb = list(_gzip_chunks((_event("a" * 65536) for _ in range(320)), flush_each=False))
     assert sum(map(len, bomb)) < 64 * 1024  # 20 MiB of events in under 64 KiB on the wire
-    settings = make_settings(tmp_path / "data")
-    async with gzip_provider(bomb) as url:
+    async with database_settings(tmp_path, database) as settings, gzip_provider(bomb) as url:
         received, cid = await relay_stream(settings, url)
+        [event] = await events_written_by_the_server(settings, cid, count=1)
     assert len(received) < 2 * ONE_MIB  # (the whole 20 MiB was relayed before)
     assert b"data: [DONE]" not in received
     *_, last = received.decode().strip().split("\n\n")
     assert last.startswith("event: error\ndata: ")
     assert CUT in json.loads(last.split("data: ", 1)[1])["message"]
-    [event] = await events_written_by_the_server(settings, cid, count=1)
     assert event.outcome == "failure"
     assert event.error_message is not None
     assert CUT in event.error_message
