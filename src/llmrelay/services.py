@@ -127,7 +127,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
     tokens = TiktokenCounter(tokenizer_dir(settings))
     registry = build_registry(settings, tokens)
     preconfigured = build_preconfigured(settings, registry, policy)
-    pool = HttpClientPool()
+    pool = HttpClientPool(idle_timeout_s=settings.actions.idle_connection_timeout_s)
     try:
         async with Database(settings.database_url) as database:
             if migrate:

@@ -260,3 +260,15 @@ http_access deny all
     command = [binary, "-N", "-f", str(config)]
     with _running(command, port, directory / "stderr.log"):
         yield Squid(port, directory, "http" if tls is None else "https")
+
+
+def established_to(port: int) -> int:
+    """Open TCP connections on this machine to ``127.0.0.1:port`` (their client ends), counted
+    from ``/proc/net/tcp`` as ``ss`` would: what an idle-connection test must see drop to 0."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote, state = fields[2], fields[3]
+        if state == "01" and int(remote.split(":")[1], 16) == port:
+            count += 1
+    return count

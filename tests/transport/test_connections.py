@@ -28,6 +28,7 @@ from llmrelay.transport.connections import (
     fetch,
     request_head,
 )
+from tests.transport.servers import established_to
 
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 SSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -486,3 +487,46 @@ async def test_an_idle_connection_past_its_keepalive_is_not_reused(
     await fetch(pool, head, b"{}", timeout_s=5, limit_bytes=1000)
     assert server.connections == 2
     pool.close()
+
+
+async def test_idle_connections_left_by_a_burst_are_closed_when_their_time_is_up(
+    server: ScriptedServer,
+) -> None:
+    """With nothing more to send, the connections of a burst are closed by their timer (they
+    used to stay open until a next request came, however long that took)."""
+    pool = HttpClientPool(idle_timeout_s=0.5)
+    http = OutboundHttp(pool, NetworkPolicy.from_settings(ActionsSettings()))
+
+    async def slow_ok(exchange: Exchange) -> None:
+        await asyncio.sleep(0.1)  # all 50 are in flight at once: 50 connections
+        exchange.writer.write(OK)
+
+    server.answers = [slow_ok] * 50
+    try:
+        answers = await asyncio.gather(*(post(http, server.url) for _ in range(50)))
+        assert answers == [(200, b'{"ok":true}')] * 50
+        assert server.connections == 50
+        assert established_to(server.port) == 50  # kept alive for reuse
+        await asyncio.sleep(1.0)
+        assert established_to(server.port) == 0
+        assert server.closed_by_client == 50  # the server saw each one go
+        assert await post(http, server.url) == (200, b'{"ok":true}')  # and new ones work
+    finally:
+        await pool.aclose()
+
+
+async def test_a_servers_keep_alive_timeout_shortens_the_idle_time(
+    server: ScriptedServer,
+) -> None:
+    pool = HttpClientPool(idle_timeout_s=30)
+    http = OutboundHttp(pool, NetworkPolicy.from_settings(ActionsSettings()))
+    server.answers = [answer(b"{}", "Keep-Alive: timeout=1, max=100")]
+    try:
+        await post(http, server.url)
+        await asyncio.sleep(0.5)
+        assert established_to(server.port) == 1  # still within the server's second
+        await asyncio.sleep(1.0)
+        assert established_to(server.port) == 0
+        assert server.closed_by_client == 1
+    finally:
+        await pool.aclose()

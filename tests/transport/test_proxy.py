@@ -7,6 +7,7 @@ app (and with it the pooled connections) has stopped.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Iterator
@@ -16,13 +17,22 @@ import httpx
 import pytest
 
 from llmrelay.app import create_app
+from llmrelay.settings import ActionsSettings
+from llmrelay.transport import HttpClientPool, NetworkPolicy, OutboundHttp
 from tests.api.test_execute import execute
 from tests.conftest import ADMIN_AUTH, UPSTREAM_KEY, api_client, make_settings
 from tests.live import serve_in_thread
 from tests.transport.certificates import Issued, issue, make_ca
-from tests.transport.servers import Nginx, Squid, free_port, nginx_tls, squid_proxy
+from tests.transport.servers import (
+    Nginx,
+    Squid,
+    established_to,
+    free_port,
+    nginx_tls,
+    squid_proxy,
+)
 from tests.transport.streaming import ANSWER, HELLO, stream_arrivals, streamed_text
-from tests.upstream import StreamDelay, UpstreamServer
+from tests.upstream import Slow, StreamDelay, UpstreamServer
 
 USER, PASSWORD = "relay", "s3cret:with colon"
 
@@ -326,3 +336,31 @@ async def test_proxy_verification_mode(
             "Status code: undefined. Message: Unexpected API Error: "
             "UNABLE_TO_GET_ISSUER_CERT_LOCALLY - unable to get local issuer certificate"
         )
+
+
+async def test_idle_connections_to_the_proxy_are_closed_when_their_time_is_up(
+    squid: Squid, module_upstream: UpstreamServer
+) -> None:
+    """The proxied route (aiohttp) closes a burst's idle connections too: its clean-up runs
+    every ``idle_connection_timeout_s``, so they are gone within twice that."""
+    settings = ActionsSettings(proxy_url=squid.url, idle_connection_timeout_s=0.5)
+    pool = HttpClientPool(idle_timeout_s=settings.idle_connection_timeout_s)
+    http = OutboundHttp(pool, NetworkPolicy.from_settings(settings))
+    module_upstream.queue(*[Slow(0.2)] * 20)
+
+    async def post() -> int:
+        response = await http.post(
+            module_upstream.chat_completions_url,
+            headers={"authorization": f"Bearer {UPSTREAM_KEY}", "content-type": "application/json"},
+            body=HELLO.encode(),
+            timeout_s=10,
+        )
+        return response.status
+
+    try:
+        assert await asyncio.gather(*(post() for _ in range(20))) == [200] * 20
+        assert established_to(squid.port) == 20
+        await asyncio.sleep(1.5)
+        assert established_to(squid.port) == 0
+    finally:
+        await pool.aclose()

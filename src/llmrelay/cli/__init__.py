@@ -25,6 +25,7 @@ from llmrelay.cli.run import run
 from llmrelay.cli.security import audit, users
 from llmrelay.errors import LlmrelayError
 from llmrelay.services import open_services
+from llmrelay.serving import http_protocol
 from llmrelay.settings import Settings
 
 CONFIG_HELP = "YAML config file (default: $LLMRELAY_CONFIG)."
@@ -75,6 +76,7 @@ def serve(state: CliState, host: str | None, port: int | None, config_file: Path
         create_app(settings, freeze_gc_after_start=True, load_tokenizer_at_start=True),
         host=settings.server.host,
         port=settings.server.port,
+        http=http_protocol(settings.server.max_header_bytes),
         log_level=settings.log_level,
         access_log=False,
         server_header=False,

@@ -34,6 +34,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "LLMRELAY_PORT": ("server", "port"),
     "LLMRELAY_PUBLIC_BASE_URL": ("server", "public_base_url"),
     "LLMRELAY_MAX_PAYLOAD_BYTES": ("server", "max_payload_bytes"),
+    "LLMRELAY_MAX_HEADER_BYTES": ("server", "max_header_bytes"),
     "LLMRELAY_DATABASE_URL": ("database", "url"),
     "LLMRELAY_EVENT_LOG_ENABLED": ("event_log", "enabled"),
     "LLMRELAY_ENCRYPTION_KEY": ("encryption_key",),

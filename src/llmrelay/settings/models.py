@@ -51,6 +51,8 @@ class ServerSettings(_Section):
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     max_payload_bytes: int = Field(default=ONE_MIB, gt=0)
     """Largest request body accepted (Kibana's ``server.maxPayload``); larger ones get a 413."""
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    """Longest request line and headers together; a longer head gets a 431 while it arrives."""
     public_base_url: str | None = None
     """The URL users reach llmrelay at, when it is behind a proxy (Kibana's ``publicBaseUrl``)."""
     trusted_proxies: tuple[str, ...] = ()
@@ -201,6 +203,11 @@ class ActionsSettings(_Section):
     enabled_action_types: tuple[str, ...] = ("*",)
     response_timeout_s: float = Field(default=60.0, gt=0)
     max_response_content_length_bytes: int = Field(default=ONE_MIB, gt=0)
+    max_decompression_ratio: float = Field(default=250.0, ge=1)
+    """A compressed stream may decode to this many times its wire size once past
+    ``max_response_content_length_bytes``; a stream that grows further is cut (a gzip bomb)."""
+    idle_connection_timeout_s: float = Field(default=15.0, gt=0)
+    """A kept-alive provider (or proxy) connection unused this long is closed."""
     preconfigured: dict[str, PreconfiguredConnector] = {}
     proxy_url: str | None = Field(default=None, repr=False)
     """May carry credentials (``http://user:password@proxy:3128``): kept out of reprs."""

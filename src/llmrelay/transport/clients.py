@@ -28,6 +28,7 @@ from llmrelay.errors import TransportError
 from llmrelay.jsontext import loads
 from llmrelay.transport import connections
 from llmrelay.transport.connections import Origin, OriginPool, RequestTarget, request_head
+from llmrelay.transport.decoding import ExpansionLimit
 from llmrelay.transport.failures import ERRORS, too_large, translate
 from llmrelay.transport.policy import DIRECT, NetworkPolicy, ProxyRoute, Route
 from llmrelay.transport.tls import DEFAULT_TLS, TlsSettings, build_ssl_context
@@ -124,18 +125,28 @@ class _AiohttpStream(HttpStream):
         response: aiohttp.ClientResponse,
         timeout_s: float,
         url: str,
+        expansion: ExpansionLimit,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(on_close)
         self._url = url
         self._response = response
         self._timeout_s = timeout_s
+        self._expansion = expansion if "content-encoding" in response.headers else None
         self.status = response.status
         self.headers = response.headers
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        """aiohttp decodes gzip in bounded pieces; the decoded bytes are held to the same ratio
+        to the compressed bytes it received as on a direct route."""
+        content = self._response.content
+        expansion = self._expansion
+        decoded = 0
         try:
-            async for chunk in self._response.content.iter_any():
+            async for chunk in content.iter_any():
+                if expansion is not None:
+                    decoded += len(chunk)
+                    expansion.check(decoded, content.total_raw_bytes)
                 yield chunk
         except ERRORS as exc:
             raise translate(exc, self._timeout_s, self._url) from None
@@ -173,15 +184,17 @@ class _HttpsProxyConnector(aiohttp.TCPConnector):
 class DirectRoute:
     """The connections of one route without a proxy: one TLS context, a pool per origin."""
 
-    def __init__(self, tls: TlsSettings) -> None:
+    def __init__(self, tls: TlsSettings, idle_timeout_s: float = connections.KEEPALIVE_S) -> None:
         self._ssl = build_ssl_context(tls)
+        self._idle_timeout_s = idle_timeout_s
         self._pools: dict[Origin, OriginPool] = {}
         self.closed = False
 
     def pool(self, origin: Origin) -> OriginPool:
         pool = self._pools.get(origin)
         if pool is None:
-            pool = self._pools[origin] = OriginPool(origin, self._ssl)
+            pool = OriginPool(origin, self._ssl, keepalive_s=self._idle_timeout_s)
+            self._pools[origin] = pool
         return pool
 
     async def close(self) -> None:
@@ -209,7 +222,10 @@ class HttpClientPool:
     are made lazily because they bind to the running event loop.
     """
 
-    def __init__(self, max_routes: int = 64) -> None:
+    def __init__(
+        self, max_routes: int = 64, *, idle_timeout_s: float = connections.KEEPALIVE_S
+    ) -> None:
+        self._idle_timeout_s = idle_timeout_s
         self._direct: DirectRoute | None = None
         self._clients: OrderedDict[Route, RouteClient] = OrderedDict()
         self._busy: Counter[Route] = Counter()
@@ -229,7 +245,7 @@ class HttpClientPool:
     def direct(self) -> DirectRoute:
         """The direct route with default TLS."""
         if self._direct is None:
-            self._direct = DirectRoute(DEFAULT_TLS)
+            self._direct = DirectRoute(DEFAULT_TLS, self._idle_timeout_s)
         return self._direct
 
     @property
@@ -241,7 +257,7 @@ class HttpClientPool:
         """The client of ``route``, marked in use until ``release(route)``."""
         client = self._clients.get(route)
         if client is None:
-            client = self._clients[route] = _client(route)
+            client = self._clients[route] = _client(route, self._idle_timeout_s)
         else:
             self._clients.move_to_end(route)
         self._busy[route] += 1
@@ -272,19 +288,24 @@ class HttpClientPool:
             await asyncio.gather(*self._closing)
 
 
-def _client(route: Route) -> RouteClient:
+def _client(route: Route, idle_timeout_s: float) -> RouteClient:
+    """aiohttp closes a connection idle past ``keepalive_timeout`` within twice that time (its
+    clean-up runs every ``keepalive_timeout``); it does not read ``Keep-Alive: timeout=``."""
     if route.proxy is None:
-        return DirectRoute(route.tls)
+        return DirectRoute(route.tls, idle_timeout_s)
     context = build_ssl_context(route.tls)
     if route.proxy_tls is not None:
         connector: aiohttp.TCPConnector = _HttpsProxyConnector(
             proxy_url=route.proxy.url,
             proxy_ssl=build_ssl_context(route.proxy_tls),
             ssl=context,
+            keepalive_timeout=idle_timeout_s,
             **_POOL_LIMITS,
         )
     else:
-        connector = aiohttp.TCPConnector(ssl=context, **_POOL_LIMITS)
+        connector = aiohttp.TCPConnector(
+            ssl=context, keepalive_timeout=idle_timeout_s, **_POOL_LIMITS
+        )
     return aiohttp.ClientSession(
         connector=connector,
         trust_env=False,  # proxies come from llmrelay's settings, never the environment
@@ -449,7 +470,9 @@ class OutboundHttp:
         try:
             if isinstance(way, DirectRoute):
                 pool, head = self._direct_request(way, url, headers, body)
-                stream = await connections.open_stream(pool, head, body, timeout_s=timeout_s)
+                stream = await connections.open_stream(
+                    pool, head, body, timeout_s=timeout_s, expansion=self.policy.stream_expansion
+                )
                 return _ConnectionStream(stream, release)
             return await self._stream_through_proxy(way, url, headers, body, timeout_s, release)
         except BaseException:
@@ -474,7 +497,7 @@ class OutboundHttp:
             response = await way.post(url, headers, body, timeout)
         except ERRORS as exc:
             raise translate(exc, timeout_s, url) from None
-        return _AiohttpStream(response, timeout_s, url, release)
+        return _AiohttpStream(response, timeout_s, url, self.policy.stream_expansion, release)
 
 
 __all__ = ["DirectRoute", "HttpClientPool", "HttpResponse", "HttpStream", "OutboundHttp"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import zlib
 from collections import deque
 from collections.abc import AsyncIterator, ItemsView, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from llmrelay.errors import TransportError
+from llmrelay.transport.decoding import Decoder, ExpansionLimit
 from llmrelay.transport.failures import (
     connect_failed,
     hang_up,
@@ -40,7 +40,8 @@ from llmrelay.transport.failures import (
 )
 
 KEEPALIVE_S = 15.0
-"""An idle connection older than this is closed rather than reused (aiohttp's default too)."""
+"""An idle connection is closed this long after its last answer (aiohttp's default too), or
+sooner when the server's ``Keep-Alive: timeout=`` says so; ``actions.idle_connection_timeout_s``."""
 CONNECTIONS_PER_ORIGIN = 1000
 """Open connections per origin and TLS context; further requests wait for one to be free."""
 READ_HIGH_WATER_BYTES = 256 * 1024
@@ -173,7 +174,7 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.idle_since = 0.0
+        self.expires_at = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -186,6 +187,7 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.framed = True
         self.encoding = b""
+        self.server_keepalive_s: float | None = None
         self.error: BaseException | None = None
         self.limit_bytes: int | None = None
         self._busy = False
@@ -299,6 +301,8 @@ class _Connection(asyncio.Protocol):
                 framed = True
             elif lowered == b"content-encoding":
                 self.encoding = value.strip().lower()
+            elif lowered == b"keep-alive":
+                self.server_keepalive_s = _keepalive_timeout_s(value)
         self.framed = framed
         limit = self.limit_bytes
         if limit is not None and length is not None and length.isdigit() and int(length) > limit:
@@ -332,8 +336,24 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
 
+def _keepalive_timeout_s(value: bytes) -> float | None:
+    """The ``timeout`` of a ``Keep-Alive: timeout=5, max=100`` header, if it has a valid one."""
+    for part in value.split(b","):
+        name, _, number = part.partition(b"=")
+        if name.strip().lower() == b"timeout":
+            number = number.strip()
+            return float(number) if number.isdigit() else None
+    return None
+
+
 class OriginPool:
-    """Kept-alive connections to one origin with one TLS context, most recently used first."""
+    """Kept-alive connections to one origin with one TLS context, most recently used first.
+
+    An idle connection is closed when its keep-alive time is up, by a timer, not only when a
+    request would have reused it: after a burst of 1,000 concurrent requests the connections
+    stayed open until the next request came, however long that took. One timer per pool, at
+    the earliest expiry; it is only set while some connection is idle.
+    """
 
     def __init__(
         self,
@@ -352,6 +372,7 @@ class OriginPool:
         self._limit = limit
         self._keepalive_s = keepalive_s
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._sweep: asyncio.TimerHandle | None = None
         self.closed = False
 
     async def acquire(self, timeout_s: float) -> _Connection:
@@ -372,11 +393,9 @@ class OriginPool:
             connection = idle.pop()
             if connection.closed:
                 continue
-            if self.loop.time() - connection.idle_since > self._keepalive_s:
-                for expired in [connection, *idle]:  # the others are older still
-                    expired.abort()
-                idle.clear()
-                return None
+            if self.loop.time() >= connection.expires_at:  # its timer has not run yet
+                connection.abort()
+                continue
             return connection
         return None
 
@@ -419,9 +438,36 @@ class OriginPool:
         if self.closed:
             connection.abort()
             return
-        connection.idle_since = self.loop.time()
+        keepalive_s = self._keepalive_s
+        server_s = connection.server_keepalive_s
+        if server_s is not None and server_s < keepalive_s:
+            keepalive_s = server_s
+        connection.expires_at = expires_at = self.loop.time() + keepalive_s
         self._idle.append(connection)
+        if self._sweep is None or expires_at < self._sweep.when():
+            self._schedule_sweep(expires_at)
         self._wake_one()
+
+    def _schedule_sweep(self, when: float) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep = self.loop.call_at(when, self._close_expired)
+
+    def _close_expired(self) -> None:
+        """Close the idle connections whose time is up; set the timer for the next one."""
+        self._sweep = None
+        now = self.loop.time()
+        kept: list[_Connection] = []
+        expired: list[_Connection] = []
+        for connection in self._idle:
+            if connection.closed:
+                continue
+            (expired if connection.expires_at <= now else kept).append(connection)
+        self._idle = kept
+        for connection in expired:
+            connection.abort()
+        if kept and not self.closed:
+            self._schedule_sweep(min(c.expires_at for c in kept))
 
     def adopt(self, connection: _Connection) -> None:
         self._connections.add(connection)
@@ -442,52 +488,12 @@ class OriginPool:
 
     def close(self) -> None:
         self.closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for connection in list(self._connections):
             connection.abort()
         self._idle.clear()
-
-
-class _Decoder:
-    """Undoes ``Content-Encoding: gzip`` or ``deflate``, refusing output past ``limit_bytes``."""
-
-    def __init__(self, deflate: bool, limit_bytes: int | None) -> None:
-        self._deflate = deflate
-        self._object = zlib.decompressobj(15 if self._deflate else 16 + zlib.MAX_WBITS)
-        self._first = True
-        self._limit = limit_bytes
-        self._seen = 0
-
-    @staticmethod
-    def of(encoding: bytes, limit_bytes: int | None) -> _Decoder | None:
-        """A decoder for a ``Content-Encoding`` (lower case), or None when there is none to undo."""
-        if encoding in (b"gzip", b"x-gzip", b"deflate"):
-            return _Decoder(encoding == b"deflate", limit_bytes)
-        return None
-
-    def decode(self, data: bytes) -> bytes:
-        try:
-            if self._first and self._deflate and data:
-                self._first = False
-                # raw deflate without the zlib wrapper, as some servers send it
-                if (data[0] & 0x0F) != 8:
-                    self._object = zlib.decompressobj(-zlib.MAX_WBITS)
-            cap = 0 if self._limit is None else self._limit + 1 - self._seen
-            out = self._object.decompress(data, cap)
-        except zlib.error as exc:
-            raise TransportError(
-                f"incorrect content encoding: {exc}", code="Z_DATA_ERROR"
-            ) from None
-        self._seen += len(out)
-        if self._limit is not None and self._seen > self._limit:
-            raise too_large(self._limit)
-        return out
-
-    def flush(self) -> bytes:
-        out = self._object.flush()
-        self._seen += len(out)
-        if self._limit is not None and self._seen > self._limit:
-            raise too_large(self._limit)
-        return out
 
 
 async def _exchange(
@@ -541,7 +547,7 @@ async def fetch(
     data = b"".join(connection.take_chunks())
     status = connection.status
     connection.finish()
-    decoder = _Decoder.of(connection.encoding, limit_bytes)
+    decoder = Decoder.of(connection.encoding, limit_bytes)
     if decoder is not None:
         data = decoder.decode(data) + decoder.flush()
     return Response(status, headers, data)
@@ -550,23 +556,30 @@ async def fetch(
 class Stream:
     """An answer being read: ``status`` and ``headers`` now, the body as it arrives.
 
-    ``timeout_s`` bounds each wait for more of it. The connection goes back to the pool when
-    the body was read to its end, and is closed by ``aclose`` otherwise.
+    ``timeout_s`` bounds each wait for more of it; ``expansion`` how far a compressed body may
+    grow when decoded. The connection goes back to the pool when the body was read to its end,
+    and is closed by ``aclose`` otherwise.
     """
 
-    def __init__(self, connection: _Connection, timeout_s: float) -> None:
+    def __init__(
+        self, connection: _Connection, timeout_s: float, expansion: ExpansionLimit
+    ) -> None:
         self._connection: _Connection | None = connection
         self._timeout_s = timeout_s
+        self._expansion = expansion
         self.status = connection.status
         self.headers = Headers(connection.raw_headers)
-        self._decoder = _Decoder.of(connection.encoding, None)
+        self._decoder = Decoder.of(connection.encoding, None)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        decoder = self._decoder
         while (connection := self._connection) is not None:
             if connection.chunks:
                 for chunk in connection.take_chunks():
-                    data = self._decoder.decode(chunk) if self._decoder else chunk
-                    if data:
+                    if decoder is None:
+                        yield chunk
+                        continue
+                    for data in decoder.pieces(chunk, self._expansion):
                         yield data
                 continue
             if connection.error is not None:
@@ -576,7 +589,7 @@ class Stream:
             if connection.complete:
                 self._connection = None
                 connection.finish()
-                if self._decoder is not None and (rest := self._decoder.flush()):
+                if decoder is not None and (rest := decoder.flush()):
                     yield rest
                 return
             timer = connection.loop.call_later(
@@ -600,12 +613,19 @@ class Stream:
                 connection.abort()
 
 
-async def open_stream(pool: OriginPool, head: bytes, body: bytes, *, timeout_s: float) -> Stream:
+async def open_stream(
+    pool: OriginPool,
+    head: bytes,
+    body: bytes,
+    *,
+    timeout_s: float,
+    expansion: ExpansionLimit,
+) -> Stream:
     """POST and return once the answer's head has arrived (each wait bounded by ``timeout_s``)."""
     connection = await _exchange(
         pool, head, body, timeout_s=timeout_s, streaming=True, limit_bytes=None
     )
-    return Stream(connection, timeout_s)
+    return Stream(connection, timeout_s, expansion)
 
 
 __all__ = [

@@ -51,6 +51,15 @@ def too_large(limit: int) -> TransportError:
     return TransportError(f"maxContentLength size of {limit} exceeded", code="ERR_BAD_RESPONSE")
 
 
+def expanded_too_far(ratio: float) -> TransportError:
+    """A compressed stream that decodes to more than ``ratio`` times its size on the wire."""
+    return TransportError(
+        f"decompressed stream exceeds {ratio:g} times its compressed size "
+        "(actions.max_decompression_ratio)",
+        code="ERR_BAD_RESPONSE",
+    )
+
+
 _VERIFY_CODES = {
     2: "UNABLE_TO_GET_ISSUER_CERT",
     9: "CERT_NOT_YET_VALID",

@@ -19,6 +19,7 @@ from cryptography import x509
 
 from llmrelay.errors import ConfigurationError
 from llmrelay.settings import ActionsSettings, CustomHostSettings, VerificationMode
+from llmrelay.transport.decoding import ExpansionLimit
 from llmrelay.transport.tls import DEFAULT_TLS, ClientCertificate, TlsSettings
 
 logger = logging.getLogger("llmrelay.transport")
@@ -142,6 +143,7 @@ class NetworkPolicy:
     allowed_hosts: frozenset[str]
     response_timeout_s: float
     max_response_content_length_bytes: int
+    max_decompression_ratio: float = 250.0
     proxy: ProxyRoute | None = None
     proxy_bypass_hosts: frozenset[str] | None = None
     proxy_only_hosts: frozenset[str] | None = None
@@ -180,6 +182,7 @@ class NetworkPolicy:
             allowed_hosts=frozenset(h.lower() for h in settings.allowed_hosts),
             response_timeout_s=settings.response_timeout_s,
             max_response_content_length_bytes=settings.max_response_content_length_bytes,
+            max_decompression_ratio=settings.max_decompression_ratio,
             proxy=proxy,
             proxy_bypass_hosts=_lower(settings.proxy_bypass_hosts),
             proxy_only_hosts=_lower(only),
@@ -203,6 +206,11 @@ class NetworkPolicy:
     def allow_list_message(url: str) -> str:
         """Kibana's wording, which users grep their logs for."""
         return f'target url "{url}" is not added to the Kibana config xpack.actions.allowedHosts'
+
+    @cached_property
+    def stream_expansion(self) -> ExpansionLimit:
+        """How far a compressed stream may grow when decoded (whole answers have their size)."""
+        return ExpansionLimit(self.max_decompression_ratio, self.max_response_content_length_bytes)
 
     def effective_timeout_s(self, requested_s: float | None) -> float:
         """Kibana takes the larger of ``responseTimeout`` and the caller's own timeout."""
