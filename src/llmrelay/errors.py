@@ -18,6 +18,8 @@ the API's error mapping only has to know this module::
     ├── TransportError             no HTTP answer at all (refused, reset, timed out, too large,
     │                              host not allowed); raised by ``transport/`` in place of httpx's
     ├── ConfigurationError         settings or key material are unusable; stops start-up
+    ├── StorageUnavailableError    the database cannot write now (disk full, unreachable); the
+    │                              batch writers keep their backlog and retry
     └── SecretsError               stored secrets cannot be decrypted (wrong or missing key)
 
 Anything else raised inside llmrelay is a bug: the API answers a bare 500 and logs the traceback.
@@ -126,3 +128,8 @@ class ConfigurationError(LlmrelayError):
 
 class SecretsError(LlmrelayError):
     """Stored secrets could not be decrypted: the encryption key is wrong or was lost."""
+
+
+class StorageUnavailableError(LlmrelayError):
+    """The database cannot take writes now (full disk, unreachable, locked); the same write may
+    succeed later. Raised by ``storage/`` in place of the driver's error, with its reason."""

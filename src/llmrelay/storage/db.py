@@ -28,10 +28,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from llmrelay.errors import ConfigurationError
+from llmrelay.errors import ConfigurationError, StorageUnavailableError
 
 MIGRATIONS_PATH = Path(__file__).with_name("migrations")
 """Alembic's script directory; shipped as package data, so no ``alembic.ini`` is needed."""
@@ -201,15 +202,32 @@ class Database:
         works; SQLAlchemy there would make the loop wait for the GIL instead (measured: the
         relay's throughput halved). PostgreSQL's driver is asynchronous itself, and an in-memory
         SQLite database is not visible to another connection: both use the async engine.
+
+        Raises ``StorageUnavailableError`` when the database cannot write now (full disk,
+        unreachable, locked), so the writers keep the rows and retry; any other error means
+        these rows were refused (a value out of range), and is raised as the driver raised it.
         """
         if not statements:
             return
-        if self._batches is not None:
-            await self._batches.write(statements)
-            return
-        async with self.begin() as connection:
-            for sql, rows in statements:
-                await connection.exec_driver_sql(sql, [tuple(row) for row in rows])
+        try:
+            if self._batches is not None:
+                await self._batches.write(statements)
+                return
+            async with self.begin() as connection:
+                for sql, rows in statements:
+                    await connection.exec_driver_sql(sql, [tuple(row) for row in rows])
+        except ConfigurationError as exc:  # could not connect
+            raise StorageUnavailableError(exc.args[0] if exc.args else str(exc)) from exc
+        except (sqlite3.OperationalError, OSError, PoolTimeoutError) as exc:
+            raise StorageUnavailableError(
+                f"cannot write to the {self.description}: {self._reason(exc)}"
+            ) from exc
+        except DBAPIError as exc:
+            if not _unavailable(exc):
+                raise
+            raise StorageUnavailableError(
+                f"cannot write to the {self.description}: {self._reason(exc)}"
+            ) from exc
 
     async def upgrade(self) -> None:
         """Apply every pending migration; a no-op when the schema is already at head.
@@ -247,7 +265,7 @@ class Database:
                 f"{exc.strerror or exc}"
             ) from exc
 
-    def _reason(self, exc: DBAPIError | OSError) -> str:
+    def _reason(self, exc: BaseException) -> str:
         if isinstance(exc, DBAPIError):
             reason = str(exc.orig) if exc.orig is not None else str(exc)
         elif isinstance(exc, TimeoutError):
@@ -299,6 +317,12 @@ class _SqliteBatches:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+
+
+def _unavailable(exc: DBAPIError) -> bool:
+    """Whether a driver error says the database cannot write now rather than "not these rows":
+    a lost or refused connection, a full disk, a lock or a cancelled statement."""
+    return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
 
 
 def _create_engine(url: URL) -> AsyncEngine:
