@@ -188,7 +188,7 @@ class BatchWriter(Generic[T]):
                 self._tries = 0
                 if queue:
                     self._idle.clear()
-            if self._recovering and len(queue) < self._batch_size:
+            if self._recovering and not queue:
                 logger.info(
                     "%s: writing works again after %.1f s; %d %s that waited are written",
                     self._name,

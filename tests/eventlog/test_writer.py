@@ -159,3 +159,29 @@ async def test_a_clean_shutdown_with_a_poisoned_batch_queued_is_prompt(store: Ev
     await writer.aclose()
     assert time.monotonic() - started < 5
     assert len(await EventLogQueries(store).recent(limit=10_000)) == 5000
+
+
+class DownStore(EventStore):
+    """A database that never comes back."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def insert_rows(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], **kwargs: Any
+    ) -> None:
+        raise StorageUnavailableError("cannot connect to the PostgreSQL database")
+
+
+async def test_a_clean_shutdown_gives_up_after_the_drain_timeout_and_counts_the_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writer = EventLogWriter(DownStore(), drain_timeout_s=0.5)
+    writer.start()
+    for number in range(2000):
+        writer.record(event(number))
+    started = time.monotonic()
+    await writer.aclose()
+    assert time.monotonic() - started < 1.5
+    assert writer.dropped == 2000
+    assert "event log: 2000 events could not be written before shutdown" in caplog.text

@@ -165,6 +165,18 @@ class Database:
         async with self.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    async def unreachable(self, timeout_s: float = 2.0) -> str | None:
+        """Why the database does not answer ``SELECT 1`` within ``timeout_s``; ``None`` when it
+        does (a readiness probe asks this)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.ping()
+        except ConfigurationError as exc:
+            return str(exc)
+        except (DBAPIError, OSError, PoolTimeoutError) as exc:
+            return f"the {self.description} does not answer: {self._reason(exc)}"
+        return None
+
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         """A pooled connection; failing to establish it raises ``ConfigurationError``.
