@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from tests.api.conftest import create_connector
 from tests.cli.test_serve import free_port
 from tests.conftest import (
