@@ -138,6 +138,11 @@ class BatchWriter(Generic[T]):
             if len(queue) >= self._batch_size:
                 self._wake.set()
 
+    @property
+    def writing(self) -> bool:
+        """False while the store cannot write (from the first failure to the next success)."""
+        return self._failing_reason is None
+
     def health(self) -> WriterHealth:
         failing = self._failing_reason is not None
         return WriterHealth(

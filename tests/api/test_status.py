@@ -135,11 +135,11 @@ async def test_a_full_disk_degrades_the_status_and_loses_nothing_once_space_retu
         recovered = [r for r in caplog.records if "writing works again" in r.getMessage()]
         assert len(recovered) == 2
         assert all(r.levelno == logging.INFO for r in recovered)
-        # every execution's start and finish event waited (a start is written only when its
-        # finish is not in the same batch)
-        assert any(
-            f"{2 * EXECUTIONS} events that waited are written" in r.getMessage() for r in recovered
-        )
+        [waited] = [r.getMessage() for r in recovered if r.getMessage().startswith("event log")]
+        written = int(waited.split("; ")[1].split(" ")[0])
+        # every execution's event waited; no start event once writing had failed (the first
+        # failed batch had some)
+        assert EXECUTIONS <= written < EXECUTIONS + 200
 
 
 async def anonymous_ready(app: Starlette) -> httpx.Response:
@@ -163,13 +163,13 @@ async def test_only_a_full_backlog_drops_events_and_the_status_and_log_count_the
         body = await wait_for(client, "degraded")
         event_log = body["writers"]["event_log"]  # type: ignore[index]
         assert event_log["backlog"] == 100
-        assert event_log["dropped"] == 2 * EXECUTIONS - 100
+        assert event_log["dropped"] >= EXECUTIONS - 100
         assert "event log: backlog full (100 events waiting): 1 events dropped so far" in (
             caplog.text
         )
         filler.unlink()
         body = await wait_for(client, "available")
-        assert body["writers"]["event_log"]["dropped"] == 2 * EXECUTIONS - 100  # type: ignore[index]
+        assert body["writers"]["event_log"]["dropped"] == event_log["dropped"]  # type: ignore[index]
 
 
 class ClosableProxy:

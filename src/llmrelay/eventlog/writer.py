@@ -91,8 +91,12 @@ class EventLogWriter:
             self._batches.start()
 
     def record(self, event: ExecutionEvent) -> None:
-        """Accept an event; never blocks, never raises."""
-        if self.enabled:
+        """Accept an event; never blocks, never raises.
+
+        While the database cannot write, ``execute-start`` events are not kept: one only matters
+        if the process dies before its execution ends, and then the backlog dies with it; so the
+        backlog holds that many more finished executions."""
+        if self.enabled and (event.action != START_ACTION or self._batches.writing):
             self._batches.put(event)
 
     async def flush(self) -> None:
