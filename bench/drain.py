@@ -5,7 +5,9 @@ at once (as a burst of executions, or a backlog that waited while the database c
 would leave them), then times leaving ``open_services`` — what ``llmrelay serve`` does after
 SIGTERM once its connections are closed — and checks every event was written.
 
-Run: ``.venv/bin/python bench/drain.py [--events N ...] [--url URL]``
+Run: ``.venv/bin/python bench/drain.py [--events N ...] [--url URL] [--drain-timeout S]``;
+with the default ``event_log.drain_timeout_s`` a backlog too large to write in time is cut off
+there (``written`` says how many made it).
 """
 
 from __future__ import annotations
@@ -52,13 +54,17 @@ def event(number: int) -> ExecutionEvent:
     )
 
 
-async def drain(count: int, data_dir: Path, url: str | None) -> tuple[float, int]:
+async def drain(
+    count: int, data_dir: Path, url: str | None, timeout_s: float | None
+) -> tuple[float, int]:
     overrides: dict[str, object] = {
         "data_dir": str(data_dir),
         "encryption_key": KEY,
         "security.admin_password": "bench-password-0123",
         "event_log.max_backlog": max(count, 1),
     }
+    if timeout_s is not None:
+        overrides["event_log.drain_timeout_s"] = timeout_s
     if url:
         overrides["database.url"] = url
     settings = load_settings({}, overrides)
@@ -78,11 +84,14 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000, 300_000])
     parser.add_argument("--url", help="a PostgreSQL URL (an empty database) instead of SQLite")
+    parser.add_argument(
+        "--drain-timeout", type=float, help="event_log.drain_timeout_s (default: the setting's)"
+    )
     args = parser.parse_args()
     print(f"{'queued':>10} {'shutdown s':>11} {'events/s':>10} {'written':>10}")
     for count in args.events:
         with tempfile.TemporaryDirectory() as directory:
-            took_s, stored = await drain(count, Path(directory), args.url)
+            took_s, stored = await drain(count, Path(directory), args.url, args.drain_timeout)
         print(f"{count:>10,} {took_s:>11.2f} {count / took_s:>10,.0f} {stored:>10,}")
 
 

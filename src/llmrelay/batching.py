@@ -15,8 +15,8 @@ Two kinds of failure are told apart, because they need opposite answers:
   error) only if that fails too. One bad row never holds back the others.
 
 ``aclose`` (a clean shutdown) writes everything accepted so far, giving up after
-``drain_timeout_s`` when the store is unavailable: what is still queued then is counted and
-logged as lost.
+``drain_timeout_s`` (a store that is unavailable, or a backlog too large to write in that time):
+what is still queued then is counted and logged as lost, so a shutdown never hangs.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ logger = logging.getLogger("llmrelay.batching")
 DEFAULT_RETRY_DELAYS_S = (0.1, 0.5, 2.0, 5.0)
 """Back-off between tries while the store is unavailable; the last delay repeats."""
 DEFAULT_MAX_BACKLOG = 300_000
-DEFAULT_DRAIN_TIMEOUT_S = 10.0
+DEFAULT_DRAIN_TIMEOUT_S = 20.0
+"""Within the 30 s Kubernetes gives a pod between SIGTERM and SIGKILL by default, with time
+left for uvicorn to finish the requests in flight first."""
 MAX_REASON_CHARS = 200
 
 
@@ -161,7 +163,7 @@ class BatchWriter(Generic[T]):
         await self._idle.wait()
 
     async def aclose(self) -> None:
-        """Write what is queued, for at most ``drain_timeout_s`` while the store is unavailable."""
+        """Write what is queued, for at most ``drain_timeout_s``."""
         self._closing = True
         self._deadline = time.monotonic() + self._drain_timeout_s
         self._closed.set()
@@ -180,6 +182,9 @@ class BatchWriter(Generic[T]):
     async def _write_all(self) -> None:
         queue = self._queue
         while queue:
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                self._lose_rest()
+                return
             batch = [queue[i] for i in range(min(self._batch_size, len(queue)))]
             try:
                 await self._write_front(batch)
@@ -278,6 +283,20 @@ class BatchWriter(Generic[T]):
         self._tries += 1
         self._idle.set()
 
+    def _lose_rest(self) -> None:
+        lost = len(self._queue)
+        self.dropped += lost
+        logger.error(
+            "%s: %d %s could not be written within the shutdown's %g s (%s) and are lost",
+            self._name,
+            lost,
+            self._items,
+            self._drain_timeout_s,
+            self._failing_reason or "writing took too long",
+        )
+        self._queue.clear()
+        self._idle.set()
+
     async def _back_off(self) -> bool:
         """Wait before the next try; False once a shutdown's drain time is over (what is still
         queued is then lost, and said so)."""
@@ -285,17 +304,7 @@ class BatchWriter(Generic[T]):
         if self._deadline is not None:
             left_s = self._deadline - time.monotonic()
             if left_s <= 0:
-                lost = len(self._queue)
-                self.dropped += lost
-                logger.error(
-                    "%s: %d %s could not be written before shutdown (%s) and are lost",
-                    self._name,
-                    lost,
-                    self._items,
-                    self._failing_reason,
-                )
-                self._queue.clear()
-                self._idle.set()
+                self._lose_rest()
                 return False
             delay_s = min(delay_s, left_s)
             await asyncio.sleep(delay_s)

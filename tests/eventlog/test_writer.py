@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -184,4 +185,33 @@ async def test_a_clean_shutdown_gives_up_after_the_drain_timeout_and_counts_the_
     await writer.aclose()
     assert time.monotonic() - started < 1.5
     assert writer.dropped == 2000
-    assert "event log: 2000 events could not be written before shutdown" in caplog.text
+    assert "event log: 2000 events could not be written within the shutdown's 0.5 s" in caplog.text
+    assert "(cannot connect to the PostgreSQL database) and are lost" in caplog.text
+
+
+class SlowStore(EventStore):
+    """A database that writes, slowly."""
+
+    def __init__(self, inner: EventStore) -> None:
+        self.inner = inner
+
+    async def insert_rows(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], **kwargs: Any
+    ) -> None:
+        await asyncio.sleep(0.1)
+        await self.inner.insert_rows(columns, rows, **kwargs)
+
+
+async def test_a_clean_shutdown_with_more_queued_than_it_can_write_in_time_is_bounded(
+    store: EventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = EventLogWriter(SlowStore(store), drain_timeout_s=0.5)
+    for number in range(20 * 500):
+        writer.record(event(number))
+    started = time.monotonic()
+    await writer.aclose()
+    assert time.monotonic() - started < 1.5
+    written = len(await EventLogQueries(store).recent(limit=10_000))
+    assert 0 < written < 10_000
+    assert writer.dropped == 10_000 - written
+    assert "(writing took too long) and are lost" in caplog.text

@@ -69,9 +69,10 @@ class EventLogSettings(_Section):
     max_backlog: int = Field(default=300_000, ge=1)
     """Events kept in memory while the database cannot write (full disk, down); past this,
     new ones are dropped and counted. The default holds about a minute at full rate."""
-    drain_timeout_s: float = Field(default=10.0, ge=0)
-    """How long a clean shutdown keeps trying to write what is queued when the database cannot
-    write; what is left then is counted and logged as lost."""
+    drain_timeout_s: float = Field(default=20.0, ge=0)
+    """How long a clean shutdown may spend writing the events and audit records still queued;
+    what is left then (the database cannot write, or the backlog is too large) is counted and
+    logged as lost, so a shutdown never hangs."""
     tokenizer_dir: Path | None = None
     """Folder with tiktoken's ``cl100k_base`` rank file, for token estimates; ``None``:
     ``../shared/data/tiktoken`` beside a source checkout if there is one, else tiktoken's cache
