@@ -168,8 +168,14 @@ class BatchWriter(Generic[T]):
         self._deadline = time.monotonic() + self._drain_timeout_s
         self._closed.set()
         self._wake.set()
-        if self._task is not None:
-            await self._task
+        task = self._task
+        if task is not None:
+            # a write that hangs (a database that stopped answering) must not hold the shutdown
+            await asyncio.wait({task}, timeout=self._drain_timeout_s)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._write_all()
 
     async def _run(self) -> None:
@@ -187,7 +193,14 @@ class BatchWriter(Generic[T]):
                 return
             batch = [queue[i] for i in range(min(self._batch_size, len(queue)))]
             try:
-                await self._write_front(batch)
+                if self._deadline is None:
+                    await self._write_front(batch)
+                else:
+                    async with asyncio.timeout(self._deadline - time.monotonic()):
+                        await self._write_front(batch)
+            except TimeoutError:  # only the shutdown's deadline: the stores raise no TimeoutError
+                self._lose_rest()
+                return
             except self._unavailable as exc:
                 self._failed(exc)
                 if not await self._back_off():

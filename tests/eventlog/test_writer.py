@@ -215,3 +215,30 @@ async def test_a_clean_shutdown_with_more_queued_than_it_can_write_in_time_is_bo
     assert 0 < written < 10_000
     assert writer.dropped == 10_000 - written
     assert "(writing took too long) and are lost" in caplog.text
+
+
+class HangingStore(EventStore):
+    """A database that stopped answering: a write never returns."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def insert_rows(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], **kwargs: Any
+    ) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_clean_shutdown_during_a_write_that_never_returns_is_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writer = EventLogWriter(HangingStore(), drain_timeout_s=0.5)
+    writer.start()
+    for number in range(600):
+        writer.record(event(number))
+    await asyncio.sleep(0.3)  # a write has begun
+    started = time.monotonic()
+    await writer.aclose()
+    assert time.monotonic() - started < 1.5
+    assert writer.dropped == 600
+    assert "event log: 600 events could not be written within the shutdown's 0.5 s" in caplog.text
