@@ -75,7 +75,7 @@ async def test_a_stream_killed_with_the_process_shows_as_unfinished(
             ) as streaming:
                 chunks = streaming.aiter_raw()  # kept: a dropped iterator closes the stream
                 await anext(chunks)  # the stream runs: its first chunk is here
-                await asyncio.sleep(0.6)  # the writer's interval is 0.2 s
+                await asyncio.sleep(1.0)  # the writer's interval is 0.2 s
                 process.send_signal(signal.SIGKILL)
                 process.wait(timeout=10)
     finally:
