@@ -35,12 +35,12 @@ async def test_items_are_written_in_order_in_batches_of_at_most_the_batch_size()
 
 async def test_a_full_queue_drops_new_items_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     store = Store()
-    writer = BatchWriter(store.write, name="things", items="things", max_queued=2)
+    writer = BatchWriter(store.write, name="things", items="things", max_backlog=2)
     with caplog.at_level(logging.ERROR, logger="llmrelay.batching"):
         for item in range(3):
             writer.put(item)
     assert writer.dropped == 1
-    assert "things queue full: 1 things dropped so far" in caplog.text
+    assert "things: backlog full (2 things waiting): 1 things dropped so far" in caplog.text
     await writer.aclose()  # never started: a clean shutdown still writes what was accepted
     assert store.batches == [[0, 1]]
 
@@ -49,11 +49,13 @@ async def test_a_failed_batch_is_retried_and_nothing_is_lost(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = Store(failures=2)
-    writer = BatchWriter(store.write, name="things", retry_delays_s=(0.01, 0.01, 0.01))
+    writer = BatchWriter(
+        store.write, name="things", retry_delays_s=(0.01, 0.01, 0.01), unavailable=(OSError,)
+    )
     writer.start()
     writer.put(7)
     with caplog.at_level(logging.ERROR, logger="llmrelay.batching"):
         await writer.flush()
     await writer.aclose()
     assert store.batches == [[7]]
-    assert "things: writing 1 items failed (try 2)" in caplog.text
+    assert "things: cannot write (disk full); 1 items wait" in caplog.text

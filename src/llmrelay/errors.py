@@ -17,9 +17,9 @@ the API's error mapping only has to know this module::
     │                              ``service_message``, never a 5xx of ours
     ├── TransportError             no HTTP answer at all (refused, reset, timed out, too large,
     │                              host not allowed); raised by ``transport/`` in place of httpx's
-    ├── ServiceUnavailableError    the database cannot be reached right now; 503 with
-    │                              ``Retry-After``, for the caller to try again
     ├── ConfigurationError         settings or key material are unusable; stops start-up
+    ├── StorageUnavailableError    the database cannot be reached or written now (gone, disk
+    │                              full); 503 with ``Retry-After``; batch writers keep a backlog
     └── SecretsError               stored secrets cannot be decrypted (wrong or missing key)
 
 Anything else raised inside llmrelay is a bug: the API answers a bare 500 and logs the traceback.
@@ -122,23 +122,26 @@ class TransportError(LlmrelayError):
         self.code = code
 
 
-class ServiceUnavailableError(LlmrelayError):
-    """The database stopped answering while llmrelay runs (a restart, a failover, a network cut).
-
-    Neither the caller's fault nor a bug: routes answer 503 with ``Retry-After`` and the reason,
-    so clients and load balancers retry instead of reporting a server error; at start-up the same
-    failure is a ``ConfigurationError`` instead, since then the URL itself may be wrong.
-    """
-
-    def __init__(self, message: str, *, retry_after_s: float = 5.0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after_s = retry_after_s
-
-
 class ConfigurationError(LlmrelayError):
     """Settings, a config file or key material cannot be used; start-up stops with this message."""
 
 
 class SecretsError(LlmrelayError):
     """Stored secrets could not be decrypted: the encryption key is wrong or was lost."""
+
+
+class StorageUnavailableError(LlmrelayError):
+    """The database stopped answering or cannot take writes now (a restart, a failover, a
+    network cut, a full disk); the same operation may succeed later.
+
+    Neither the caller's fault nor a bug: routes answer 503 with ``Retry-After`` and the reason,
+    so clients and load balancers retry instead of reporting a server error, and the batch
+    writers keep their rows in a bounded backlog and retry. At start-up the same failure is a
+    ``ConfigurationError`` instead, since then the URL itself may be wrong. Raised by
+    ``storage/`` in place of the driver's error.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float = 5.0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s

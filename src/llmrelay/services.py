@@ -139,7 +139,11 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             security_store = SecurityStore(database)
             roles = RoleRegistry(security_store, settings.security.roles)
             hashing = PasswordHashing(settings.security.password_hashing)
-            audit = AuditLog(security_store)
+            audit = AuditLog(
+                security_store,
+                max_backlog=settings.security.audit_max_backlog,
+                drain_timeout_s=settings.event_log.drain_timeout_s,
+            )
             authenticator = Authenticator(
                 store=security_store,
                 roles=roles,
@@ -157,7 +161,12 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 audit=audit,
             )
             store = EventStore(database)
-            events = EventLogWriter(store, enabled=settings.event_log.enabled)
+            events = EventLogWriter(
+                store,
+                enabled=settings.event_log.enabled,
+                max_backlog=settings.event_log.max_backlog,
+                drain_timeout_s=settings.event_log.drain_timeout_s,
+            )
             estimates = PendingEstimates(events)
             pruner = EventLogPruner(store, settings.event_log.retention_days)
             executor = ActionExecutor(

@@ -112,7 +112,7 @@ async def test_bad_exports_are_refused_in_kibanas_shape_before_anything_is_sent(
         "?start=2026-11-02T00:00:00Z&end=2026-11-01T00:00:00Z": (
             "[end]: 2026-11-01T00:00:00+00:00 is before [start] 2026-11-02T00:00:00+00:00"
         ),
-        "?outcome=maybe": "[outcome]: must be one of success, failure; got [maybe]",
+        "?outcome=maybe": "[outcome]: must be one of success, failure, unknown; got [maybe]",
         "?start=yesterday": "[start]: [yesterday] is not an ISO 8601 date and time",
         "?page=2": "[page]: definition for this key is missing",
     }

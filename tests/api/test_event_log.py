@@ -79,7 +79,7 @@ async def test_find_pages_filters_and_sorts(
         ({"per_page": "5000"}, "[per_page]: must be between 1 and 1000; got [5000]"),
         ({"page": "zero"}, "[page]: [zero] is not a whole number"),
         ({"start": "yesterday"}, "[start]: [yesterday] is not an ISO 8601 date and time"),
-        ({"outcome": "maybe"}, "[outcome]: must be one of success, failure; got [maybe]"),
+        ({"outcome": "maybe"}, "[outcome]: must be one of success, failure, unknown; got [maybe]"),
         ({"filter": "x"}, "[filter]: definition for this key is missing"),
     ],
 )

@@ -27,6 +27,7 @@ def check_all_connectors(body: dict[str, object], alpha: str, beta: str) -> None
         "total_tokens": 197,
         "estimated": 1,
         "unknown_usage": 1,
+        "unfinished": 0,
     }
     latency = body["latency"]
     assert isinstance(latency, dict)

@@ -108,7 +108,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -
         assert await db.current_revision() is None
         await db.upgrade()
         await db.upgrade()
-        assert await db.current_revision() == head_revision() == "0004_user_ids"
+        assert await db.current_revision() == head_revision() == "0005_eventlog"
         async with db.connect() as connection:
             schema = await connection.run_sync(_schema)
 

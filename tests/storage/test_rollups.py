@@ -202,3 +202,30 @@ async def test_a_batch_that_fails_leaves_neither_its_events_nor_its_sums(
     async with database.connect() as connection:
         stored = (await connection.execute(select(func.count()).select_from(events))).scalar()
     assert stored == 2
+
+
+async def test_a_start_row_counts_as_unfinished_until_its_finish_replaces_it(
+    database: Database,
+) -> None:
+    """Whole hours come from the rollups: the start is counted there, then moved, exactly."""
+    store = EventStore(database)
+    usage = UsageStore(database)
+    at = T0 + timedelta(minutes=30)
+    start = event(at, action="execute-start", outcome="unknown", model=None, duration_ns=0)
+    start.update(prompt_tokens=None, completion_tokens=None, total_tokens=None)
+    await store.insert_many([start])
+    day = (T0, T0 + timedelta(days=1))
+    [counts] = by_bucket((await usage.summary(None, *day, 86400)).counts).values()
+    assert (counts.executions, counts.unfinished, counts.unknown_usage) == (0, 1, 0)
+    finish = event(at, id=start["id"])
+    columns = tuple(finish)
+    await store.insert_rows(
+        columns,
+        [tuple(finish[c] for c in columns)],
+        replacing_starts=[(start["id"], start["connector_id"], at)],
+    )
+    [counts] = by_bucket((await usage.summary(None, *day, 86400)).counts).values()
+    assert (counts.executions, counts.unfinished, counts.total_tokens) == (1, 0, 15)
+    async with database.connect() as connection:
+        stored = (await connection.execute(select(events.c.action))).scalars().all()
+    assert stored == ["execute"]

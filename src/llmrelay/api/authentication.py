@@ -22,6 +22,10 @@ PUBLIC = frozenset(
     {
         ("GET", "/api/status"),
         ("HEAD", "/api/status"),
+        ("GET", "/readyz"),
+        ("HEAD", "/readyz"),
+        ("GET", "/livez"),
+        ("HEAD", "/livez"),
         ("GET", "/login"),
         ("HEAD", "/login"),
         ("POST", "/login"),

@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
-from llmrelay.errors import SecretsError, ServiceUnavailableError, TooManyRequestsError, UserError
+from llmrelay.errors import SecretsError, StorageUnavailableError, TooManyRequestsError, UserError
 
 logger = logging.getLogger("llmrelay.api")
 
@@ -52,7 +52,7 @@ async def _secrets_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     """The database went away: a 503 the caller (or its load balancer) can retry, once logged
     as a warning per request rather than a traceback, since nothing here is a bug."""
-    assert isinstance(exc, ServiceUnavailableError)
+    assert isinstance(exc, StorageUnavailableError)
     logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
     headers = {"Retry-After": str(int(exc.retry_after_s))}
     return error_response(503, exc.message, headers)
@@ -76,7 +76,7 @@ _HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Respon
     UserError: _user_error,
     HTTPException: _http_error,
     SecretsError: _secrets_error,
-    ServiceUnavailableError: _unavailable,
+    StorageUnavailableError: _unavailable,
     ClientDisconnect: _client_gone,
     Exception: _bug,
 }

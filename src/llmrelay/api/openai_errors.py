@@ -13,7 +13,7 @@ import logging
 
 from starlette.responses import JSONResponse, Response
 
-from llmrelay.errors import LlmrelayError, SecretsError, ServiceUnavailableError, UserError
+from llmrelay.errors import LlmrelayError, SecretsError, StorageUnavailableError, UserError
 from llmrelay.execution import ActionResult, UpstreamFailure
 
 logger = logging.getLogger("llmrelay.api")
@@ -58,7 +58,7 @@ def from_exception(exc: LlmrelayError) -> JSONResponse:
         return error_response(
             exc.status_code, exc.message, code=CODES.get(exc.status_code), headers=headers
         )
-    if isinstance(exc, ServiceUnavailableError):
+    if isinstance(exc, StorageUnavailableError):
         logger.warning("OpenAI-compatible API: %s", exc.message)
         retry = {"retry-after": str(int(exc.retry_after_s))}
         return error_response(503, exc.message, code="service_unavailable", headers=retry)

@@ -1,4 +1,13 @@
-"""Liveness for load balancers and humans."""
+"""Health for load balancers, orchestrators and humans.
+
+- ``GET /api/status``: ``available``, or ``degraded`` with the reasons while the event log or the
+  audit log cannot write (full disk, database down); the writers' backlog and drop counts.
+- ``GET /readyz``: 200 ``{"status": "ready"}``, or 503 with the reasons (the database does not
+  answer, a writer cannot write): take the instance out of rotation.
+- ``GET /livez``: 200 while the process serves requests; restart it only when this fails.
+
+All three are open without credentials (``api.authentication.PUBLIC``).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +16,62 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from llmrelay import __version__
+from llmrelay.batching import WriterHealth
+from llmrelay.services import Services
+
+
+def _writers(services: Services) -> list[WriterHealth]:
+    return [services.events.health(), services.audit.health()]
+
+
+def _problem(health: WriterHealth) -> str | None:
+    if health.failing_reason is None:
+        return None
+    return (
+        f"{health.name} cannot write for {health.failing_for_s:.0f} s "
+        f"({health.failing_reason}); {health.backlog} waiting"
+    )
+
+
+def _wire(health: WriterHealth) -> dict[str, object]:
+    return {
+        "writing": health.failing_reason is None,
+        "reason": health.failing_reason,
+        "backlog": health.backlog,
+        "dropped": health.dropped,
+        "rejected": health.rejected,
+    }
 
 
 async def status(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "available", "version": __version__})
+    writers = _writers(request.app.state.services)
+    reasons = [problem for problem in map(_problem, writers) if problem]
+    return JSONResponse(
+        {
+            "status": "degraded" if reasons else "available",
+            "version": __version__,
+            "reasons": reasons,
+            "writers": {health.name.replace(" ", "_"): _wire(health) for health in writers},
+        }
+    )
 
 
-routes: list[BaseRoute] = [Route("/api/status", status, methods=["GET"])]
+async def readyz(request: Request) -> JSONResponse:
+    services: Services = request.app.state.services
+    unreachable = await services.database.unreachable()
+    reasons = [unreachable] if unreachable else []
+    reasons += [problem for problem in map(_problem, _writers(services)) if problem]
+    if reasons:
+        return JSONResponse({"status": "unavailable", "reasons": reasons}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def livez(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "alive"})
+
+
+routes: list[BaseRoute] = [
+    Route("/api/status", status, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/livez", livez, methods=["GET"]),
+]

@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from llmrelay.auth.privileges import Principal
-from llmrelay.batching import BatchWriter
+from llmrelay.batching import (
+    DEFAULT_DRAIN_TIMEOUT_S,
+    DEFAULT_MAX_BACKLOG,
+    BatchWriter,
+    WriterHealth,
+)
+from llmrelay.errors import StorageUnavailableError
 from llmrelay.storage import AuditFilter, SecurityStore, time_ordered_id
 
 AuditOutcome = Literal["success", "failure"]
@@ -74,8 +80,35 @@ _Queued = tuple[
 target, message, user id, forwarded address."""
 
 
+def _without_nul(record: _Queued) -> _Queued:
+    """A record as it can always be stored: PostgreSQL refuses NUL characters in text."""
+    at, action, outcome, user, auth_type, address, target, message, user_id, forwarded = record
+    user, auth_type, address, target, forwarded = (
+        None if t is None else t.replace("\x00", "")
+        for t in (user, auth_type, address, target, forwarded)
+    )
+    return (
+        at,
+        action,
+        outcome,
+        user,
+        auth_type,
+        address,
+        target,
+        message.replace("\x00", ""),
+        user_id,
+        forwarded,
+    )
+
+
 class AuditLog:
-    def __init__(self, store: SecurityStore) -> None:
+    def __init__(
+        self,
+        store: SecurityStore,
+        *,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
+        drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
+    ) -> None:
         self._store = store
         self._batches: BatchWriter[_Queued] = BatchWriter(
             self._write,
@@ -84,11 +117,19 @@ class AuditLog:
             batch_size=BATCH_SIZE,
             flush_interval_s=FLUSH_INTERVAL_S,
             retry_delays_s=RETRY_DELAYS_S,
+            max_backlog=max_backlog,
+            drain_timeout_s=drain_timeout_s,
+            unavailable=(StorageUnavailableError,),
+            salvage=_without_nul,
+            describe=lambda record: f"user {record[3] or '(none)'}",
         )
 
     @property
     def dropped(self) -> int:
         return self._batches.dropped
+
+    def health(self) -> WriterHealth:
+        return self._batches.health()
 
     def record(
         self,

@@ -53,7 +53,9 @@ def _export(state: CliState, connector_id: str, query: ExportQuery) -> None:
 @click.option("--start", type=click.DateTime(TIME_FORMATS), help="With --export: from (UTC).")
 @click.option("--end", type=click.DateTime(TIME_FORMATS), help="With --export: until (UTC).")
 @click.option(
-    "--outcome", type=click.Choice(["success", "failure"]), help="With --export: only these."
+    "--outcome",
+    type=click.Choice(["success", "failure", "unknown"]),
+    help="With --export: only these (unknown: started, not finished).",
 )
 @click.pass_obj
 def executions(
@@ -87,7 +89,7 @@ def executions(
                 e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
                 e.connector_name,
                 e.sub_action or "",
-                e.outcome,
+                "unfinished" if e.outcome == "unknown" else e.outcome,
                 e.model or "",
                 _tokens(e),
                 f"{e.duration_ns / 1e6:.0f}",

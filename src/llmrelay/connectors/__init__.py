@@ -24,6 +24,7 @@ from llmrelay.connectors.usage import (
     StreamObserver,
     TokenCounter,
     TokenUsage,
+    is_count,
     usage_from_json,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "TiktokenCounter",
     "TokenCounter",
     "TokenUsage",
+    "is_count",
     "sub_action",
     "usage_from_json",
 ]

@@ -1,8 +1,11 @@
 """Token usage and what an execution reports about itself, for the event log.
 
 Connector types extract these (DESIGN.md rule 2: generic code never looks inside a provider's
-answer). A count the provider did not give, or gave as something other than a number, is
-``None`` (unknown), never zero: a dashboard must not under-count silently.
+answer). A count the provider did not give, or gave as something other than a count, is
+``None`` (unknown), never zero: a dashboard must not under-count silently. A count is a
+non-negative integer below 2^63 (what a database's 64-bit integer holds); ``true``, ``-1``,
+``1.5`` or ``2**63`` are not, and the usage says so (``invalid``). When no count is usable there
+is no usage at all, and the connector type estimates it.
 """
 
 from __future__ import annotations
@@ -19,32 +22,35 @@ class TokenUsage:
     total_tokens: int | None
     estimated: bool = False
     """True when counted by llmrelay (a tokenizer) rather than reported by the provider."""
+    invalid: bool = False
+    """True when the provider reported a count that is not one (kept as ``None``)."""
+
+
+MAX_COUNT = 2**63 - 1
+"""The largest count stored: PostgreSQL's ``BIGINT`` and SQLite's ``INTEGER`` are 64 bits."""
+
+
+def is_count(value: object) -> bool:
+    """A non-negative integer that fits a 64-bit column (``bool`` is not a count)."""
+    return type(value) is int and 0 <= value <= MAX_COUNT
 
 
 def _count(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if value < 0 or value != int(value):
-        return None
-    return int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a JSON 12.0 is a count of 12
+    return value if is_count(value) else None  # type: ignore[return-value]
 
 
 def usage_from_json(data: object) -> TokenUsage | None:
     """OpenAI's ``usage`` object (``prompt_tokens``, ``completion_tokens``, ``total_tokens``)."""
     if not isinstance(data, Mapping):
         return None
-    usage = TokenUsage(
-        _count(data.get("prompt_tokens")),
-        _count(data.get("completion_tokens")),
-        _count(data.get("total_tokens")),
-    )
-    if (
-        usage.prompt_tokens is None
-        and usage.completion_tokens is None
-        and usage.total_tokens is None
-    ):
-        return None
-    return usage
+    reported = [data.get(name) for name in ("prompt_tokens", "completion_tokens", "total_tokens")]
+    counts = [_count(value) for value in reported]
+    if all(c is None for c in counts):
+        return None  # nothing usable: the connector type may estimate instead
+    invalid = any(c is None and v is not None for c, v in zip(counts, reported, strict=True))
+    return TokenUsage(counts[0], counts[1], counts[2], invalid=invalid)
 
 
 class TokenCounter(Protocol):

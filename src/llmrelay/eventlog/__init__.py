@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmrelay.eventlog.dashboard import UsageDashboard, UsageQueries, UsageQuery
-from llmrelay.eventlog.events import ExecutionEvent, Outcome, Source
+from llmrelay.eventlog.events import START_ACTION, ExecutionEvent, Outcome, Source
 from llmrelay.eventlog.export import FORMATS as EXPORT_FORMATS
 from llmrelay.eventlog.export import ExportQuery, export_lines
 from llmrelay.eventlog.queries import EventLogQueries, FindQuery, FindResult
@@ -12,6 +12,7 @@ from llmrelay.eventlog.writer import EventLogWriter
 
 __all__ = [
     "EXPORT_FORMATS",
+    "START_ACTION",
     "EventLogPruner",
     "EventLogQueries",
     "EventLogWriter",

@@ -155,7 +155,9 @@ class Latency:
 @dataclass(frozen=True)
 class Figures:
     """Counts over some slice of the range; ``estimated`` executions had their tokens counted by
-    llmrelay, ``unknown_usage`` ones have no token counts at all (failures, mostly)."""
+    llmrelay, ``unknown_usage`` ones have no token counts at all (failures, mostly, and counts
+    the provider reported that are not counts). ``unfinished`` executions started and have not
+    ended: running now, or cut off when the process was killed (outcome unknown)."""
 
     executions: int
     failures: int
@@ -164,6 +166,7 @@ class Figures:
     total_tokens: int
     estimated: int
     unknown_usage: int
+    unfinished: int = 0
 
     @classmethod
     def of(cls, counts: Counts) -> Figures:

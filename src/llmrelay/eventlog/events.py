@@ -10,8 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-Outcome = Literal["success", "failure"]
+Outcome = Literal["success", "failure", "unknown"]
+"""``unknown``: an ``execute-start`` event whose execution has not finished (still running, or
+the process ended before it did)."""
 Source = Literal["http_request", "cli", "library", "openai_api"]
+START_ACTION = "execute-start"
+FINISH_ACTION = "execute"
 
 
 @dataclass(slots=True)
@@ -40,7 +44,11 @@ class ExecutionEvent:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     usage_estimated: bool | None = None
-    action: str = "execute"
+    action: str = FINISH_ACTION
+    """``execute-start`` until the execution ends, when its ``execute`` event replaces it."""
+    usage_invalid: bool | None = None
+    """True: the provider reported token counts that are not counts (negative, not integers,
+    2^63 or more); they are stored as unknown (NULL)."""
 
     def to_wire(self) -> dict[str, object]:
         """The event as the API and the CLI show it (ECS-like nesting)."""
@@ -72,6 +80,7 @@ class ExecutionEvent:
                                 "completion_tokens": self.completion_tokens,
                                 "total_tokens": self.total_tokens,
                                 "estimated": self.usage_estimated,
+                                **({"invalid": True} if self.usage_invalid else {}),
                             },
                         },
                     },

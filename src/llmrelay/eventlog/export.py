@@ -38,7 +38,7 @@ class ExportQuery:
             )
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise BadRequestError(
-                f"[outcome]: must be one of success, failure; got [{self.outcome}]"
+                f"[outcome]: must be one of {', '.join(OUTCOMES)}; got [{self.outcome}]"
             )
         return self
 

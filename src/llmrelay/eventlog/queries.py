@@ -17,7 +17,8 @@ SORT_FIELDS = {
     "kibana.action.execution.gen_ai.usage.total_tokens": "total_tokens",
 }
 """Event fields one may sort by, as the API names them, and their columns."""
-OUTCOMES = frozenset({"success", "failure"})
+OUTCOMES = ("success", "failure", "unknown")
+"""``unknown``: executions that started and have not finished (``execute-start`` events)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class FindQuery:
             )
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise BadRequestError(
-                f"[outcome]: must be one of success, failure; got [{self.outcome}]"
+                f"[outcome]: must be one of {', '.join(OUTCOMES)}; got [{self.outcome}]"
             )
         if self.page < 1:
             raise BadRequestError(f"[page]: must be 1 or more; got [{self.page}]")

@@ -1,9 +1,14 @@
 """Writing events without slowing or failing a request.
 
 ``record`` only appends to a queue; ``llmrelay.batching.BatchWriter`` writes batches in the
-background, retries a failed one and, at a clean shutdown (``aclose``), writes everything
-accepted so far before returning. A writer made with ``enabled=False``
+background, keeps a bounded backlog while the database cannot write (and retries), splits a batch
+the database refuses so one bad event never holds back the others, and at a clean shutdown
+(``aclose``) writes everything accepted so far. A writer made with ``enabled=False``
 (``event_log.enabled: false``) accepts nothing and starts no task.
+
+An execution's ``execute-start`` event and its ``execute`` event share an id: when both are in
+one batch (most executions take less than the flush interval) the start is never written; when
+the start was written before, the finish replaces it in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from __future__ import annotations
 import dataclasses
 import operator
 
-from llmrelay.batching import BatchWriter
-from llmrelay.eventlog.events import ExecutionEvent
+from llmrelay.batching import DEFAULT_DRAIN_TIMEOUT_S, DEFAULT_MAX_BACKLOG, BatchWriter
+from llmrelay.batching import WriterHealth as WriterHealth
+from llmrelay.errors import StorageUnavailableError
+from llmrelay.eventlog.events import START_ACTION, ExecutionEvent
 from llmrelay.storage import EventStore
 
 _COLUMNS = tuple(f.name for f in dataclasses.fields(ExecutionEvent))
@@ -23,26 +30,73 @@ parameter handling) against 3 us now (``bench/eventlog.py``)."""
 FLUSH_INTERVAL_S = 0.2
 
 
+def without_offending_values(event: ExecutionEvent) -> ExecutionEvent:
+    """The event as it can always be stored: no token counts (flagged ``usage_invalid``) and no
+    NUL characters in its texts (PostgreSQL refuses them)."""
+
+    def clean(text: str | None) -> str | None:
+        return None if text is None else text.replace("\x00", "")
+
+    return dataclasses.replace(
+        event,
+        prompt_tokens=None,
+        completion_tokens=None,
+        total_tokens=None,
+        usage_invalid=True,
+        connector_name=clean(event.connector_name) or "",
+        message=clean(event.message) or "",
+        model=clean(event.model),
+        provider=clean(event.provider),
+        user_name=clean(event.user_name),
+        error_message=clean(event.error_message),
+        sub_action=clean(event.sub_action),
+    )
+
+
 class EventLogWriter:
-    def __init__(self, store: EventStore, *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        enabled: bool = True,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
+        drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
+    ) -> None:
         self._store = store
         self.enabled = enabled
         """False: executions leave no event; callers may skip building one."""
         self._batches: BatchWriter[ExecutionEvent] = BatchWriter(
-            self._write, name="event log", items="events", flush_interval_s=FLUSH_INTERVAL_S
+            self._write,
+            name="event log",
+            items="events",
+            flush_interval_s=FLUSH_INTERVAL_S,
+            max_backlog=max_backlog,
+            drain_timeout_s=drain_timeout_s,
+            unavailable=(StorageUnavailableError,),
+            salvage=without_offending_values,
+            describe=lambda event: f"connector {event.connector_id}",
         )
+        self._open_starts: set[str] = set()
+        """Ids of executions whose ``execute-start`` row is stored and not replaced yet."""
 
     @property
     def dropped(self) -> int:
         return self._batches.dropped
+
+    def health(self) -> WriterHealth:
+        return self._batches.health()
 
     def start(self) -> None:
         if self.enabled:
             self._batches.start()
 
     def record(self, event: ExecutionEvent) -> None:
-        """Accept an event; never blocks, never raises."""
-        if self.enabled:
+        """Accept an event; never blocks, never raises.
+
+        While the database cannot write, ``execute-start`` events are not kept: one only matters
+        if the process dies before its execution ends, and then the backlog dies with it; so the
+        backlog holds that many more finished executions."""
+        if self.enabled and (event.action != START_ACTION or self._batches.writing):
             self._batches.put(event)
 
     async def flush(self) -> None:
@@ -53,4 +107,23 @@ class EventLogWriter:
         await self._batches.aclose()
 
     async def _write(self, batch: list[ExecutionEvent]) -> None:
-        await self._store.insert_rows(_COLUMNS, [_ROW(event) for event in batch])
+        finished = {event.id for event in batch if event.action != START_ACTION}
+        open_starts = self._open_starts
+        rows = []
+        starts: list[str] = []
+        replaced: list[ExecutionEvent] = []
+        for event in batch:
+            if event.action == START_ACTION:
+                if event.id in finished:
+                    continue  # its finish is in this batch: the start row would be replaced
+                starts.append(event.id)
+            elif event.id in open_starts:
+                replaced.append(event)
+            rows.append(_ROW(event))
+        await self._store.insert_rows(
+            _COLUMNS,
+            rows,
+            replacing_starts=[(e.id, e.connector_id, e.timestamp) for e in replaced],
+        )
+        open_starts.update(starts)
+        open_starts.difference_update(e.id for e in replaced)

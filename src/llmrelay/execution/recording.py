@@ -10,9 +10,15 @@ from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from functools import partial
 
-from llmrelay.connectors import ByteStream, ExecutionDetails, StreamObserver, TokenUsage
+from llmrelay.connectors import (
+    ByteStream,
+    ExecutionDetails,
+    StreamObserver,
+    TokenUsage,
+    is_count,
+)
 from llmrelay.errors import LlmrelayError
-from llmrelay.eventlog import EventLogWriter, ExecutionEvent, Source
+from llmrelay.eventlog import START_ACTION, EventLogWriter, ExecutionEvent, Source
 from llmrelay.execution.results import ActionResult
 from llmrelay.storage import StoredConnector, time_ordered_id
 
@@ -46,20 +52,26 @@ class PendingEstimates:
                 logger.error("token estimate failed", exc_info=error)
             self._events.record(event)
             return
-        usage = future.result()
-        self._events.record(
-            dataclasses.replace(
-                event,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                total_tokens=usage.total_tokens,
-                usage_estimated=usage.estimated,
-            )
-        )
+        self._events.record(with_usage(event, future.result()))
 
     async def wait(self) -> None:
         while self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+def with_usage(event: ExecutionEvent, usage: TokenUsage) -> ExecutionEvent:
+    """The event (not recorded yet) given ``usage``'s counts. One that is not a count (from a
+    connector type that did not check: a provider's ``2**63``) is stored as unknown and flagged
+    ``usage_invalid``: a value the database cannot hold would make its batch fail."""
+    counts = (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+    checked = [c if is_count(c) else None for c in counts]
+    invalid = usage.invalid or any(
+        c is not None and k is None for c, k in zip(counts, checked, strict=True)
+    )
+    event.prompt_tokens, event.completion_tokens, event.total_tokens = checked
+    event.usage_estimated = usage.estimated
+    event.usage_invalid = True if invalid else None
+    return event
 
 
 def _error_message(result: ActionResult) -> str | None:
@@ -97,6 +109,24 @@ class Recorder:
         self._user_name = user_name
         self._started_at = started_at
         self._started_ns = started_ns
+        self._id = time_ordered_id()
+        events.record(
+            ExecutionEvent(
+                id=self._id,
+                timestamp=started_at,
+                end=started_at,
+                duration_ns=0,
+                outcome="unknown",
+                connector_id=stored.id,
+                connector_name=stored.name,
+                connector_type_id=stored.connector_type_id,
+                sub_action=self._sub_action,
+                source=source,
+                message=f"action started: {stored.connector_type_id}:{stored.id}: {stored.name}",
+                user_name=user_name,
+                action=START_ACTION,
+            )
+        )
 
     def finish(
         self, result: ActionResult, details: ExecutionDetails, observer: StreamObserver | None
@@ -166,7 +196,7 @@ class Recorder:
         verb = "action executed" if success else "action execution failure"
         usage = details.usage
         event = ExecutionEvent(
-            id=time_ordered_id(),
+            id=self._id,
             timestamp=self._started_at,
             end=ended_at,
             duration_ns=time.perf_counter_ns() - self._started_ns,
@@ -181,12 +211,10 @@ class Recorder:
             model=details.model,
             user_name=self._user_name,
             error_message=error,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            total_tokens=usage.total_tokens if usage else None,
-            usage_estimated=usage.estimated if usage else None,
         )
-        if usage is None and details.estimate is not None:
+        if usage is not None:
+            self._events.record(with_usage(event, usage))
+        elif details.estimate is not None:
             self._estimates.record(event, details.estimate)
         else:
             self._events.record(event)

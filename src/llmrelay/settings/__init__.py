@@ -41,6 +41,7 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, ...]] = {
     "LLMRELAY_ENCRYPTION_PREVIOUS_KEYS": ("encryption_previous_keys",),
     "LLMRELAY_LOG_LEVEL": ("log_level",),
     "LLMRELAY_EVENT_LOG_RETENTION_DAYS": ("event_log", "retention_days"),
+    "LLMRELAY_EVENT_LOG_MAX_BACKLOG": ("event_log", "max_backlog"),
     "LLMRELAY_TOKENIZER_DIR": ("event_log", "tokenizer_dir"),
     "LLMRELAY_ADMIN_PASSWORD": ("security", "admin_password"),
 }

@@ -83,6 +83,13 @@ class EventLogSettings(_Section):
     """Whether executions leave an event; off, nothing is queued or written (issue 5's opt-out)."""
     retention_days: int = Field(default=90, ge=0)
     """Events older than this are deleted in the background; 0 keeps them for ever."""
+    max_backlog: int = Field(default=300_000, ge=1)
+    """Events kept in memory while the database cannot write (full disk, down); past this,
+    new ones are dropped and counted. The default holds about a minute at full rate."""
+    drain_timeout_s: float = Field(default=20.0, ge=0)
+    """How long a clean shutdown may spend writing the events and audit records still queued;
+    what is left then (the database cannot write, or the backlog is too large) is counted and
+    logged as lost, so a shutdown never hangs."""
     tokenizer_dir: Path | None = None
     """Folder with tiktoken's ``cl100k_base`` rank file, for token estimates; ``None``:
     ``../shared/data/tiktoken`` beside a source checkout if there is one, else tiktoken's cache
@@ -126,6 +133,9 @@ class SecuritySettings(_Section):
     password_hashing: PasswordHashingSettings = PasswordHashingSettings()
     roles: dict[str, dict[str, Any]] = {}
     """Custom roles declared in the config file (Kibana role shape); read-only through the API."""
+    audit_max_backlog: int = Field(default=300_000, ge=1)
+    """Audit records kept in memory while the database cannot write, like
+    ``event_log.max_backlog``; past this, new ones are dropped and counted."""
 
     @field_validator("admin_password")
     @classmethod

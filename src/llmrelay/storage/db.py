@@ -8,7 +8,7 @@ immediate write transaction on SQLite) so that two processes starting together b
 SQLAlchemy's exceptions stop here: a database that cannot be reached at start-up becomes a
 :class:`~llmrelay.errors.ConfigurationError` naming where we tried to connect (never the password)
 and what went wrong; one that goes away later (or drops a connection mid-statement) becomes a
-:class:`~llmrelay.errors.ServiceUnavailableError` with the same description, answered 503.
+:class:`~llmrelay.errors.StorageUnavailableError` with the same description, answered 503.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from llmrelay.errors import ConfigurationError, ServiceUnavailableError
+from llmrelay.errors import ConfigurationError, StorageUnavailableError
 
 MIGRATIONS_PATH = Path(__file__).with_name("migrations")
 """Alembic's script directory; shipped as package data, so no ``alembic.ini`` is needed."""
@@ -169,7 +170,7 @@ class Database:
         await self._engine.dispose()
 
     async def ping(self) -> None:
-        """One round trip; raises ``ServiceUnavailableError`` when the database does not answer."""
+        """One round trip; raises ``StorageUnavailableError`` when the database does not answer."""
         async with self.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
@@ -177,12 +178,24 @@ class Database:
         """``ping`` for start-up, where an unreachable database is a configuration problem."""
         try:
             await self.ping()
-        except ServiceUnavailableError as exc:
+        except StorageUnavailableError as exc:
             raise ConfigurationError(exc.message) from exc
+
+    async def unreachable(self, timeout_s: float = 2.0) -> str | None:
+        """Why the database does not answer ``SELECT 1`` within ``timeout_s``; ``None`` when it
+        does (a readiness probe asks this)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.ping()
+        except StorageUnavailableError as exc:
+            return exc.message
+        except (DBAPIError, OSError, PoolTimeoutError) as exc:
+            return f"the {self.description} does not answer: {self._reason(exc)}"
+        return None
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection; raises ``ServiceUnavailableError`` when the database is gone.
+        """A pooled connection; raises ``StorageUnavailableError`` when the database is gone.
 
         Translated are failing to connect and losing the connection mid-statement (SQLAlchemy
         marks those ``connection_invalidated`` and drops the pooled connection, so the next use
@@ -192,15 +205,15 @@ class Database:
         try:
             connection = await self._engine.connect()
         except (DBAPIError, OSError) as exc:
-            raise self._unavailable("cannot connect to", exc) from exc
+            raise self._lost("cannot connect to", exc) from exc
         try:
             yield connection
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-            raise self._unavailable("lost the connection to", exc) from exc
+            raise self._lost("lost the connection to", exc) from exc
         except OSError as exc:
-            raise self._unavailable("lost the connection to", exc) from exc
+            raise self._lost("lost the connection to", exc) from exc
         finally:
             await connection.close()
 
@@ -223,15 +236,30 @@ class Database:
         works; SQLAlchemy there would make the loop wait for the GIL instead (measured: the
         relay's throughput halved). PostgreSQL's driver is asynchronous itself, and an in-memory
         SQLite database is not visible to another connection: both use the async engine.
+
+        Raises ``StorageUnavailableError`` when the database cannot write now (full disk,
+        unreachable, locked), so the writers keep the rows and retry; any other error means
+        these rows were refused (a value out of range), and is raised as the driver raised it.
         """
         if not statements:
             return
-        if self._batches is not None:
-            await self._batches.write(statements)
-            return
-        async with self.begin() as connection:
-            for sql, rows in statements:
-                await connection.exec_driver_sql(sql, [tuple(row) for row in rows])
+        try:
+            if self._batches is not None:
+                await self._batches.write(statements)
+                return
+            async with self.begin() as connection:
+                for sql, rows in statements:
+                    await connection.exec_driver_sql(sql, [tuple(row) for row in rows])
+        except (sqlite3.OperationalError, OSError, PoolTimeoutError) as exc:
+            raise StorageUnavailableError(
+                f"cannot write to the {self.description}: {self._reason(exc)}"
+            ) from exc
+        except DBAPIError as exc:
+            if not _unavailable(exc):
+                raise
+            raise StorageUnavailableError(
+                f"cannot write to the {self.description}: {self._reason(exc)}"
+            ) from exc
 
     async def upgrade(self) -> None:
         """Apply every pending migration; a no-op when the schema is already at head.
@@ -269,8 +297,8 @@ class Database:
                 f"{exc.strerror or exc}"
             ) from exc
 
-    def _unavailable(self, what: str, exc: DBAPIError | OSError) -> ServiceUnavailableError:
-        return ServiceUnavailableError(f"{what} the {self.description}: {self._reason(exc)}")
+    def _lost(self, what: str, exc: DBAPIError | OSError) -> StorageUnavailableError:
+        return StorageUnavailableError(f"{what} the {self.description}: {self._reason(exc)}")
 
     def _restrict_sqlite_files(self) -> None:
         """Make the database file owner-only (0600) before SQLite opens it, like the key file.
@@ -292,7 +320,7 @@ class Database:
                 f"cannot create or restrict the {self.description}: {exc.strerror or exc}"
             ) from exc
 
-    def _reason(self, exc: DBAPIError | OSError) -> str:
+    def _reason(self, exc: BaseException) -> str:
         if isinstance(exc, DBAPIError):
             reason = str(exc.orig) if exc.orig is not None else str(exc)
         elif isinstance(exc, TimeoutError):
@@ -344,6 +372,12 @@ class _SqliteBatches:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+
+
+def _unavailable(exc: DBAPIError) -> bool:
+    """Whether a driver error says the database cannot write now rather than "not these rows":
+    a lost or refused connection, a full disk, a lock or a cancelled statement."""
+    return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
 
 
 def _create_engine(url: URL) -> AsyncEngine:

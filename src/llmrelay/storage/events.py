@@ -20,6 +20,7 @@ from llmrelay.storage.prepared import PreparedBatch, bind_converters, converted
 from llmrelay.storage.rollups import (
     Summary,
     delete_rollups_before,
+    finished_starts,
     rollup_statements,
     summarise,
 )
@@ -85,6 +86,7 @@ class EventStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._shapes: dict[tuple[str, ...], _InsertShape] = {}
+        self._delete: str | None = None
 
     async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """One transaction for the whole batch, rollups included: written entirely or not at all."""
@@ -92,8 +94,18 @@ class EventStore:
             columns = tuple(rows[0])
             await self.insert_rows(columns, [tuple(row[c] for c in columns) for row in rows])
 
-    async def insert_rows(self, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    async def insert_rows(
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        replacing_starts: Sequence[tuple[str, str, datetime]] = (),
+    ) -> None:
         """Like ``insert_many``, each row giving the values of ``columns`` in that order.
+
+        ``replacing_starts`` names (id, connector id, start time) of stored ``execute-start``
+        rows that rows of this batch replace: they are deleted first, in the same transaction,
+        and no longer counted as unfinished in the rollups.
 
         The event log's path: SQLAlchemy's per-row parameter handling cost about 14 us of the
         event loop's time per event; here only the column types that have a bind processor
@@ -103,10 +115,14 @@ class EventStore:
         if not rows:
             return
         shape = self._shape(tuple(columns))
+        statements: PreparedBatch = []
+        if replacing_starts:
+            statements.append((self._delete_sql(), [(start[0],) for start in replacing_starts]))
         whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
         many: list[tuple[Any, ...]] = []
         single: list[tuple[Any, ...]] = []
         summary = Summary({}, {})
+        finished_starts(replacing_starts, into=summary)
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[start : start + ROWS_PER_STATEMENT]
             parameters = [converted(shape.order(row), shape.converting) for row in chunk]
@@ -117,7 +133,6 @@ class EventStore:
             summarise((dict(zip(columns, row, strict=True)) for row in chunk), into=summary)
             # a slice costs the event loop about half a millisecond: let requests in between
             await asyncio.sleep(0)
-        statements: PreparedBatch = []
         if many:
             statements.append((shape.statement(self._db, ROWS_PER_STATEMENT), many))
         if single:
@@ -125,6 +140,12 @@ class EventStore:
         # the dashboard's hourly sums, in the same transaction as the events they count
         statements += rollup_statements(self._db, summary)
         await self._db.write_prepared(statements)
+
+    def _delete_sql(self) -> str:
+        if self._delete is None:
+            statement = delete(events).where(events.c.id == bindparam("id"))
+            self._delete = str(statement.compile(dialect=self._db.engine.dialect))
+        return self._delete
 
     def _shape(self, columns: tuple[str, ...]) -> _InsertShape:
         shape = self._shapes.get(columns)

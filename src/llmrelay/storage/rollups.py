@@ -47,7 +47,10 @@ COUNTERS = (
     "total_tokens",
     "estimated",
     "unknown_usage",
+    "unfinished",
 )
+START_ACTION = "execute-start"
+"""The ``action`` of an execution's first event; its ``execute`` event replaces it."""
 
 
 def latency_bin(duration_ns: int) -> int:
@@ -74,8 +77,13 @@ class Counts:
     total_tokens: int = 0
     estimated: int = 0
     unknown_usage: int = 0
+    unfinished: int = 0
+    """``execute-start`` events not replaced by their ``execute`` event (yet)."""
 
     def add_event(self, row: Mapping[Any, Any]) -> None:
+        if row.get("action") == START_ACTION:
+            self.unfinished += 1
+            return
         self.executions += 1
         if row["outcome"] == "failure":
             self.failures += 1
@@ -115,9 +123,19 @@ def summarise(
         if counts is None:
             counts = summary.counts[key] = Counts()
         counts.add_event(row)
+        if row.get("action") == START_ACTION:
+            continue
         latency_key = (row["connector_id"], bucket, latency_bin(row["duration_ns"]))
         summary.latency[latency_key] = summary.latency.get(latency_key, 0) + 1
     return summary
+
+
+def finished_starts(starts: Iterable[tuple[str, str, datetime]], *, into: Summary) -> None:
+    """Count (id, connector id, start time) of stored ``execute-start`` rows being replaced
+    as no longer unfinished: a start row has no model, so it was counted under the unknown one."""
+    for _, connector_id, timestamp in starts:
+        key = (connector_id, hour_of(timestamp), UNKNOWN_MODEL)
+        into.counts.setdefault(key, Counts()).unfinished -= 1
 
 
 def _upsert(db: Database, table: Any, keys: Sequence[str]) -> PreparedStatement:
@@ -181,6 +199,7 @@ async def delete_rollups_before(connection: AsyncConnection, before: datetime) -
 
 
 _RAW_COLUMNS = (
+    events.c.action,
     events.c.timestamp,
     events.c.connector_id,
     events.c.model,

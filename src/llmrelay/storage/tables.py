@@ -110,17 +110,20 @@ events = Table(
     Column("user_name", String, nullable=True),
     Column("message", Text, nullable=False),
     Column("error_message", Text, nullable=True),
-    Column("prompt_tokens", Integer, nullable=True),
-    Column("completion_tokens", Integer, nullable=True),
-    Column("total_tokens", Integer, nullable=True),
+    Column("prompt_tokens", BigInteger, nullable=True),
+    Column("completion_tokens", BigInteger, nullable=True),
+    Column("total_tokens", BigInteger, nullable=True),
     Column("usage_estimated", Boolean, nullable=True),
+    Column("usage_invalid", Boolean, nullable=True),
     Index("ix_events_connector_id_timestamp", "connector_id", "timestamp"),
     Index("ix_events_timestamp", "timestamp"),
 )
 """One row per execution (Kibana's ``execute`` event-log document, flattened).
 
 Token counts are NULL when unknown, never 0; ``usage_estimated`` says whether they were counted
-by llmrelay rather than reported by the provider."""
+by llmrelay rather than reported by the provider, ``usage_invalid`` that the provider reported
+something that is not a count (stored as NULL). An ``execute-start`` row (outcome ``unknown``)
+stands for an execution that has not finished; its ``execute`` row replaces it."""
 
 USER_NAME_MAX_LENGTH = 255
 
@@ -212,6 +215,7 @@ event_rollups = Table(
     Column("total_tokens", BigInteger, nullable=False),
     Column("estimated", BigInteger, nullable=False),
     Column("unknown_usage", BigInteger, nullable=False),
+    Column("unfinished", BigInteger, nullable=False, server_default="0"),
     Index("ix_event_rollups_hour_s", "hour_s"),
     sqlite_with_rowid=False,
 )

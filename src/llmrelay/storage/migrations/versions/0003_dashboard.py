@@ -24,6 +24,7 @@ down_revision: str | Sequence[str] | None = "0003_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+BACKFILL_CHUNK = 10_000
 COUNTERS = (
     "executions",
     "failures",
@@ -80,12 +81,28 @@ def _backfill(rollups: sa.Table, latency: sa.Table) -> None:
             )
         ),
         sa.column("timestamp", UtcDateTime()),
+        sa.column("id"),
     )
-    # streamed in chunks (a server-side cursor on PostgreSQL): a big event log must not be
-    # loaded into memory at once
-    result = op.get_bind().execute(sa.select(*events.c).execution_options(yield_per=10_000))
-    summary = summarise(row._mapping for row in result)
+    # read in chunks by id (keyset): a big event log must not be loaded into memory at once,
+    # and a server-side cursor would stay open on PostgreSQL until the end of the upgrade's
+    # transaction, where a later revision (0005) alters the table
+    summary = summarise([])
+    after = ""
+    while True:
+        chunk = (
+            sa.select(*events.c)
+            .where(events.c.id > after)
+            .order_by(events.c.id)
+            .limit(BACKFILL_CHUNK)
+        )
+        rows = [row._mapping for row in op.get_bind().execute(chunk)]
+        summarise(rows, into=summary)
+        if len(rows) < BACKFILL_CHUNK:
+            break
+        after = rows[-1]["id"]
     counts, histogram = rollup_parameters(summary)
+    # only this revision's columns: later ones (0005's ``unfinished``) do not exist yet
+    counts = [{column.name: row[column.name] for column in rollups.c} for row in counts]
     if counts:
         op.get_bind().execute(rollups.insert(), counts)
     if histogram:
