@@ -126,6 +126,7 @@ async def test_a_database_that_goes_away_answers_503_and_comes_back(
             )
             assert created.status_code == 200, created.text
             key = (await http.post("/api/security/api_key", json={"name": "sdk"})).json()
+            unused = (await http.post("/api/security/api_key", json={"name": "new"})).json()
             chat = {"model": "pg", "messages": [{"role": "user", "content": "hi"}]}
             openai_auth = {"authorization": f"Bearer {key['encoded']}"}
             await _set_connections_allowed(url, False)
@@ -137,6 +138,13 @@ async def test_a_database_that_goes_away_answers_503_and_comes_back(
                 assert int(listed.headers["retry-after"]) > 0
                 if make_url(url).password:
                     assert make_url(url).password not in listed.text
+                first_use = await http.get(
+                    "/api/actions/connectors",
+                    headers={"authorization": f"ApiKey {unused['encoded']}"},
+                    auth=None,
+                )  # credentials never seen before: checking them needs the database
+                assert first_use.status_code == 503, first_use.text
+                assert "PostgreSQL" in first_use.json()["message"]
                 relayed = await http.post(
                     "/v1/chat/completions", json=chat, headers=openai_auth, auth=None
                 )

@@ -147,6 +147,11 @@ async def anonymous_ready(app: Starlette) -> httpx.Response:
         return await anonymous.get("/readyz")
 
 
+async def anonymous_status(app: Starlette) -> httpx.Response:
+    async with http_client(app, auth=None) as anonymous:
+        return await anonymous.get("/api/status")
+
+
 async def test_only_a_full_backlog_drops_events_and_the_status_and_log_count_them(
     small_disk: Path, upstream: UpstreamServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -253,7 +258,10 @@ async def test_postgresql_going_away_degrades_the_status_and_loses_nothing_once_
             assert "event log cannot write" in " | ".join(degraded["reasons"])  # type: ignore[arg-type]
             ready = await anonymous_ready(app)
             assert ready.status_code == 503
-            assert "cannot connect to the PostgreSQL" in " ".join(ready.json()["reasons"])
+            reasons = " ".join(ready.json()["reasons"])
+            assert "cannot connect to the database" in reasons
+            assert services.database.description not in ready.text  # open to anyone: no host
+            assert services.database.description not in (await anonymous_status(app)).text
             await proxy.start()  # back, on the same port
             await wait_for(client, "available")
             async with asyncio.timeout(20):

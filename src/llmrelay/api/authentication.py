@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmrelay.api.guards import send_error
 from llmrelay.auth import PRINCIPAL_SCOPE_KEY, SESSION_COOKIE, Principal
-from llmrelay.errors import TooManyRequestsError, UserError
+from llmrelay.errors import StorageUnavailableError, TooManyRequestsError, UserError
 
 PUBLIC = frozenset(
     {
@@ -111,6 +111,10 @@ class AuthenticationGuard:
                 await send({"type": "http.response.body", "body": b""})
                 return
             await send_error(send, exc.status_code, exc.message, challenge_headers(exc))
+            return
+        except StorageUnavailableError as exc:  # credentials not cached and the database gone
+            retry = [(b"retry-after", str(int(exc.retry_after_s)).encode())]
+            await send_error(send, 503, exc.message, retry)
             return
         scope[PRINCIPAL_SCOPE_KEY] = principal
         await self.app(scope, receive, send)

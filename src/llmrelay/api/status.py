@@ -6,7 +6,9 @@
   answer, a writer cannot write): take the instance out of rotation.
 - ``GET /livez``: 200 while the process serves requests; restart it only when this fails.
 
-All three are open without credentials (``api.authentication.PUBLIC``).
+All three are open without credentials (``api.authentication.PUBLIC``), so where the database
+is (its host, user or file path) is cut from their reasons: anyone can ask, and the server log
+has the whole line.
 """
 
 from __future__ import annotations
@@ -24,19 +26,24 @@ def _writers(services: Services) -> list[WriterHealth]:
     return [services.events.health(), services.audit.health()]
 
 
-def _problem(health: WriterHealth) -> str | None:
+def _public(reason: str, services: Services) -> str:
+    return reason.replace(services.database.description, "database")
+
+
+def _problem(health: WriterHealth, services: Services) -> str | None:
     if health.failing_reason is None:
         return None
     return (
         f"{health.name} cannot write for {health.failing_for_s:.0f} s "
-        f"({health.failing_reason}); {health.backlog} waiting"
+        f"({_public(health.failing_reason, services)}); {health.backlog} waiting"
     )
 
 
-def _wire(health: WriterHealth) -> dict[str, object]:
+def _wire(health: WriterHealth, services: Services) -> dict[str, object]:
+    reason = health.failing_reason
     return {
-        "writing": health.failing_reason is None,
-        "reason": health.failing_reason,
+        "writing": reason is None,
+        "reason": None if reason is None else _public(reason, services),
         "backlog": health.backlog,
         "dropped": health.dropped,
         "rejected": health.rejected,
@@ -44,14 +51,17 @@ def _wire(health: WriterHealth) -> dict[str, object]:
 
 
 async def status(request: Request) -> JSONResponse:
-    writers = _writers(request.app.state.services)
-    reasons = [problem for problem in map(_problem, writers) if problem]
+    services: Services = request.app.state.services
+    writers = _writers(services)
+    reasons = [problem for health in writers if (problem := _problem(health, services))]
     return JSONResponse(
         {
             "status": "degraded" if reasons else "available",
             "version": __version__,
             "reasons": reasons,
-            "writers": {health.name.replace(" ", "_"): _wire(health) for health in writers},
+            "writers": {
+                health.name.replace(" ", "_"): _wire(health, services) for health in writers
+            },
         }
     )
 
@@ -59,8 +69,8 @@ async def status(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
     unreachable = await services.database.unreachable()
-    reasons = [unreachable] if unreachable else []
-    reasons += [problem for problem in map(_problem, _writers(services)) if problem]
+    reasons = [_public(unreachable, services)] if unreachable else []
+    reasons += [problem for health in _writers(services) if (problem := _problem(health, services))]
     if reasons:
         return JSONResponse({"status": "unavailable", "reasons": reasons}, status_code=503)
     return JSONResponse({"status": "ready"})
