@@ -153,6 +153,13 @@ async def test_a_database_that_goes_away_answers_503_and_comes_back(
                 run = {"params": {"subAction": "run", "subActionParams": {"body": "{}"}}}
                 executed = await http.post("/api/actions/connector/pg/_execute", json=run)
                 assert executed.status_code == 503, executed.text
+                relayed_first_use = await http.post(  # the relayed pipeline checks keys itself
+                    "/api/actions/connector/pg/_execute",
+                    json=run,
+                    headers={"authorization": f"ApiKey {unused['encoded']}"},
+                    auth=None,
+                )
+                assert relayed_first_use.status_code == 503, relayed_first_use.text
             finally:
                 await _set_connections_allowed(url, True)
             assert (await http.get("/api/actions/connectors")).status_code == 200

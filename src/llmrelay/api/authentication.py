@@ -65,6 +65,17 @@ def challenge_headers(exc: UserError) -> list[tuple[bytes, bytes]]:
     return []
 
 
+async def send_refusal(send: Send, exc: UserError | StorageUnavailableError) -> None:
+    """Why credentials were not accepted, in Kibana's shape: refused (401, 429 with its
+    challenge) or not checkable now (503: they were not cached and the database is gone).
+    Both request pipelines answer with this, so they cannot drift apart."""
+    if isinstance(exc, StorageUnavailableError):
+        retry = [(b"retry-after", str(int(exc.retry_after_s)).encode())]
+        await send_error(send, 503, exc.message, retry)
+        return
+    await send_error(send, exc.status_code, exc.message, challenge_headers(exc))
+
+
 async def authenticate_scope(scope: Scope) -> Principal:
     """The principal of the credentials the request carries (Basic or ``ApiKey`` in
     ``Authorization``, or the session cookie); raises ``UserError`` (401, or 429 when throttled)."""
@@ -110,11 +121,10 @@ class AuthenticationGuard:
                 )
                 await send({"type": "http.response.body", "body": b""})
                 return
-            await send_error(send, exc.status_code, exc.message, challenge_headers(exc))
+            await send_refusal(send, exc)
             return
-        except StorageUnavailableError as exc:  # credentials not cached and the database gone
-            retry = [(b"retry-after", str(int(exc.retry_after_s)).encode())]
-            await send_error(send, 503, exc.message, retry)
+        except StorageUnavailableError as exc:
+            await send_refusal(send, exc)
             return
         scope[PRINCIPAL_SCOPE_KEY] = principal
         await self.app(scope, receive, send)

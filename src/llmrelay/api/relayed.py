@@ -24,12 +24,12 @@ from starlette.types import Receive, Scope, Send
 from llmrelay.api.authentication import (
     authenticate_scope,
     authenticates_itself,
-    challenge_headers,
+    send_refusal,
 )
 from llmrelay.api.errors import exception_response
 from llmrelay.api.guards import bounded_receive, kibana_refusal, send_error
 from llmrelay.auth import PRINCIPAL_SCOPE_KEY
-from llmrelay.errors import UserError
+from llmrelay.errors import StorageUnavailableError, UserError
 
 
 class RelayedRoutes:
@@ -59,8 +59,8 @@ class RelayedRoutes:
         if not authenticates_itself(scope["path"]):
             try:
                 scope[PRINCIPAL_SCOPE_KEY] = await authenticate_scope(scope)
-            except UserError as exc:
-                await send_error(send, exc.status_code, exc.message, challenge_headers(exc))
+            except (UserError, StorageUnavailableError) as exc:
+                await send_refusal(send, exc)
                 return
         receive = bounded_receive(scope, receive, self._max_payload_bytes)
         request = Request(scope, receive)
