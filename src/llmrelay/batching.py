@@ -80,10 +80,13 @@ class BatchWriter(Generic[T]):
         unavailable: tuple[type[BaseException], ...] = (),
         salvage: Callable[[T], T | None] = lambda item: None,
         describe: Callable[[T], str] = lambda item: "",
+        every_cycle: Callable[[], None] = lambda: None,
     ) -> None:
         """``write`` stores one batch or raises; ``name`` and ``items`` word the log lines
         (``event log: cannot write ...``); ``describe`` names what one item belongs to
-        (``connector abc``) in the warning about a row that could not be written."""
+        (``connector abc``) in the warning about a row that could not be written;
+        ``every_cycle`` runs before each round of writes (at least every flush interval), for
+        a caller that queues items only once they have waited long enough."""
         self._write_batch = write
         self._name = name
         self._items = items
@@ -95,6 +98,7 @@ class BatchWriter(Generic[T]):
         self._unavailable = unavailable
         self._salvage = salvage
         self._describe = describe
+        self._every_cycle = every_cycle
         self._queue: deque[T] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -183,6 +187,7 @@ class BatchWriter(Generic[T]):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._flush_interval_s)
             self._wake.clear()
+            self._every_cycle()
             await self._write_all()
 
     async def _write_all(self) -> None:

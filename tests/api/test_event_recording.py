@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from llmrelay.app import create_app
@@ -14,10 +15,10 @@ from llmrelay.eventlog import ExecutionEvent
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
 from tests.api.conftest import create_connector
-from tests.conftest import ADMIN_AUTH, api_client, make_settings
+from tests.conftest import ADMIN_AUTH, UPSTREAM_KEY, api_client, make_settings
 from tests.live import serve_in_thread
 from tests.tokens import cl100k_tokens
-from tests.upstream import Fail, Respond, StreamDelay, UpstreamServer
+from tests.upstream import Fail, Respond, Slow, StreamDelay, UpstreamServer
 
 BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"count my tokens"}]}'
 
@@ -168,3 +169,31 @@ async def events_written_by_the_server(
                 return found
             await asyncio.sleep(0.05)
     raise AssertionError(f"the server wrote fewer than {count} events")
+
+
+async def test_a_run_cancelled_by_its_caller_is_recorded_as_a_failure_not_left_running(
+    settings: Settings, upstream: UpstreamServer
+) -> None:
+    """A library caller that gives up on a slow provider (a timeout around ``execute``)
+    cancels the execution; its event says so, instead of an ``execute-start`` that would count
+    as running for ever."""
+    run = {"subAction": "run", "subActionParams": {"body": BODY}}
+    local = Principal.local("test")
+    async with open_services(settings) as services:
+        created = await services.actions.create(
+            name="slow",
+            connector_type_id=".gen-ai",
+            config={"apiProvider": "OpenAI", "apiUrl": upstream.chat_completions_url},
+            secrets={"apiKey": UPSTREAM_KEY},
+            principal=local,
+        )
+        upstream.queue(Slow(5.0))
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await services.actions.execute(created.id, run, principal=local)
+        assert await upstream.wait_for_disconnects_async(1, timeout_s=5)
+        await services.events.flush()
+        everything = await services.actions.recent_executions(created.id, principal=local)
+    assert [(e.action, e.outcome, e.error_message) for e in everything] == [
+        ("execute", "failure", "the caller went away before the provider answered")
+    ]  # and no start row left behind

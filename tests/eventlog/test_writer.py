@@ -242,3 +242,31 @@ async def test_a_clean_shutdown_during_a_write_that_never_returns_is_bounded(
     assert time.monotonic() - started < 1.5
     assert writer.dropped == 600
     assert "event log: 600 events could not be written within the shutdown's 0.5 s" in caplog.text
+
+
+async def test_only_starts_of_executions_still_running_after_a_flush_interval_are_written(
+    store: EventStore,
+) -> None:
+    """A start costs the writer nothing when its execution ends soon (most do): it is never
+    queued, so a writer at full rate has half the items to keep up with; one still running is
+    written, and a clean shutdown writes the starts of those still running."""
+    writer = EventLogWriter(store)
+    writer.start()
+    for number in range(1000):
+        writer.record(dataclasses.replace(event(number), action="execute-start", outcome="unknown"))
+        writer.record(event(number))
+    assert writer.health().backlog <= 1000  # the finished executions only
+    running = dataclasses.replace(event(5000), action="execute-start", outcome="unknown")
+    writer.record(running)
+    await asyncio.sleep(0.5)  # past the flush interval: its start is written while it runs
+    await writer.flush()
+    queries = EventLogQueries(store)
+    assert [e.id for e in await queries.recent(limit=5000) if e.action == "execute-start"] == [
+        running.id
+    ]
+    late = dataclasses.replace(event(5001), action="execute-start", outcome="unknown")
+    writer.record(late)
+    await writer.aclose()  # at once: still running at shutdown
+    found = await queries.recent(limit=5000)
+    assert len(found) == 1002
+    assert {e.id for e in found if e.action == "execute-start"} == {running.id, late.id}

@@ -8,6 +8,7 @@ those; seeing why a call failed is the point of the log).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ def _params_error(params: Mapping[str, object]) -> str | None:
     if not isinstance(sub_params, Mapping):
         return f"[subActionParams]: expected value of type [object] but got [{js_type(sub_params)}]"
     return None
+
+
+CANCELLED = "the caller went away before the provider answered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +120,14 @@ class ActionExecutor:
             started_at=datetime.now(UTC),
             started_ns=time.perf_counter_ns(),
         )
-        run = await self._run(stored, secrets, params, event_log_access)
+        try:
+            run = await self._run(stored, secrets, params, event_log_access)
+        except asyncio.CancelledError:  # the caller went away: its start must not stay open
+            recorder.abandon(CANCELLED)
+            raise
+        except Exception as exc:  # a bug: the caller gets a 500, the event log the failure
+            recorder.abandon(f"llmrelay failed unexpectedly ({type(exc).__name__})")
+            raise
         return recorder.finish(run.result, run.details, run.observer)
 
     async def _run(

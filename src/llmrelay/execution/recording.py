@@ -137,6 +137,11 @@ class Recorder:
             return result
         return dataclasses.replace(result, stream=self._observed(result.stream, details, observer))
 
+    def abandon(self, error: str) -> None:
+        """The execution ended without a result (cancelled, or a bug): a failure with ``error``,
+        so that its ``execute-start`` is replaced and it is not counted as running for ever."""
+        self._record(False, error, ExecutionDetails())
+
     def _observed(
         self, stream: ByteStream, details: ExecutionDetails, observer: StreamObserver | None
     ) -> ByteStream:
