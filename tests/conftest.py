@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 
 from llmrelay.app import create_app
 from llmrelay.settings import Settings, load_settings
+from tests.tokens import SHARED_TIKTOKEN_DIR
 from tests.upstream import UpstreamServer
 
 TEST_ENCRYPTION_KEY = "test-encryption-key-0123456789-abcdefghij"
@@ -38,6 +39,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "data_dir": str(data_dir),
         "encryption_key": TEST_ENCRYPTION_KEY,
         "security.admin_password": TEST_ADMIN_PASSWORD,
+        "event_log.tokenizer_dir": str(SHARED_TIKTOKEN_DIR),  # wherever the checkout is
         **CHEAP_HASHING,
     }
     values.update(overrides)

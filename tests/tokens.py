@@ -14,7 +14,23 @@ from pathlib import Path
 
 import tiktoken
 
-SHARED_TIKTOKEN_DIR = Path(__file__).resolve().parents[1] / "../shared/data/tiktoken"
+
+def _shared_tiktoken_dir() -> Path:
+    """``LLMRELAY_TOKENIZER_DIR`` when set, else ``shared/data/tiktoken`` in the nearest folder
+    above this checkout that has one: CI puts ``shared/`` beside the checkout, a worktree or a
+    copy may sit deeper, and neither should fail the tests that count tokens."""
+    named = os.environ.get("LLMRELAY_TOKENIZER_DIR")
+    if named:
+        return Path(named)
+    for folder in Path(__file__).resolve().parents:
+        candidate = folder / "shared" / "data" / "tiktoken"
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tiktoken"
+
+
+SHARED_TIKTOKEN_DIR = _shared_tiktoken_dir()
+"""The folder the tests count tokens with, and give the apps they start (``make_settings``)."""
 
 
 @functools.cache

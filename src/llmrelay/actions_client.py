@@ -294,8 +294,13 @@ class ActionsClient:
 
     # --- the OpenAI-compatible API ---------------------------------------------------------
 
-    async def find(self, reference: str) -> Connector:
-        """A connector by id, else by name when exactly one connector has that name.
+    async def find(self, reference: str, *, principal: Principal) -> Connector:
+        """A connector by id, else by name when exactly one connector has that name."""
+        self._authorize(principal, "connectors:read", "connector_get", reference)
+        return await self._find(reference)
+
+    async def _find(self, reference: str) -> Connector:
+        """``find`` for a caller already authorised.
 
         Made on every OpenAI-compatible request, so it reads the cached listing of connectors
         (``database.execution_cache_ttl_s``; a miss by id would otherwise be a database read
@@ -338,12 +343,12 @@ class ActionsClient:
         """
         self._authorize(principal, "connectors:read", "connector_get", model)
         try:
-            connector, upstream_model = await self.find(model), None
+            connector, upstream_model = await self._find(model), None
         except NotFoundError:
             reference, _, upstream_model = model.partition("/")
             if not upstream_model:
                 raise
-            connector = await self.find(reference)
+            connector = await self._find(reference)
         if self._chat_params(connector, "{}", False) is None:
             raise NotFoundError(f"connector [{connector.id}] cannot serve chat completions")
         return connector, upstream_model

@@ -11,9 +11,11 @@ from starlette.applications import Starlette
 
 from llmrelay.app import create_app
 from llmrelay.auth import Principal
+from llmrelay.errors import ForbiddenError
 from llmrelay.eventlog import ExecutionEvent
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
+from llmrelay.storage import AuditFilter
 from tests.api.conftest import create_connector
 from tests.conftest import ADMIN_AUTH, UPSTREAM_KEY, api_client, make_settings
 from tests.live import serve_in_thread
@@ -197,3 +199,29 @@ async def test_a_run_cancelled_by_its_caller_is_recorded_as_a_failure_not_left_r
     assert [(e.action, e.outcome, e.error_message) for e in everything] == [
         ("execute", "failure", "the caller went away before the provider answered")
     ]  # and no start row left behind
+
+
+async def test_finding_a_connector_needs_the_right_to_read_connectors(
+    settings: Settings, upstream: UpstreamServer
+) -> None:
+    """``ActionsClient.find`` (the OpenAI-compatible API's lookup by id or name) checks the
+    principal like every other use case, and audits the refusal."""
+    local = Principal.local("test")
+    reader = Principal("r", "api_key", ("custom",), frozenset({"connectors:read"}))
+    nobody = Principal("n", "api_key", ("custom",), frozenset())
+    async with open_services(settings) as services:
+        created = await services.actions.create(
+            name="findable",
+            connector_type_id=".gen-ai",
+            config={"apiProvider": "OpenAI", "apiUrl": upstream.chat_completions_url},
+            secrets={"apiKey": UPSTREAM_KEY},
+            principal=local,
+        )
+        assert (await services.actions.find("findable", principal=reader)).id == created.id
+        with pytest.raises(ForbiddenError):
+            await services.actions.find("findable", principal=nobody)
+        await services.audit.flush()
+        _, denied = await services.audit.find(
+            AuditFilter(action="access_denied"), page=1, per_page=5
+        )
+    assert [(e.user_name, e.message) for e in denied] == [("n", "connector_get")]

@@ -24,6 +24,11 @@ OPENAI_CONFIG: dict[str, object] = {
 API_KEY = "sk-test-4f1c2a9be07d4c3f8d1e5b6a7c8d9e0f"
 
 
+async def read_secrets(repository: ConnectorRepository, id: str) -> dict[str, str]:
+    """The secrets an execution of ``id`` would get: the one way they leave storage."""
+    return dict((await repository.load_for_execution(id))[1])
+
+
 async def create(
     repository: ConnectorRepository,
     id: str = "c1",
@@ -109,7 +114,7 @@ async def test_config_that_is_not_json_is_refused(repository: ConnectorRepositor
 UNKNOWN_ID_CALLS: dict[str, Callable[[ConnectorRepository], Awaitable[object]]] = {
     "get": lambda repository: repository.get("nope"),
     "delete": lambda repository: repository.delete("nope"),
-    "read_secrets": lambda repository: repository.read_secrets("nope"),
+    "load_for_execution": lambda repository: repository.load_for_execution("nope"),
     "update": lambda repository: repository.update("nope", name="n", config={}, secrets=None),
 }
 
@@ -157,7 +162,7 @@ async def test_update_replaces_name_config_and_secrets(repository: ConnectorRepo
     assert updated.updated_at > created.updated_at
     assert updated.is_missing_secrets is False
     assert await repository.get("c1") == updated
-    assert await repository.read_secrets("c1") == {"apiKey": "sk-new"}
+    assert await read_secrets(repository, "c1") == {"apiKey": "sk-new"}
 
 
 async def test_update_without_secrets_clears_them(repository: ConnectorRepository) -> None:
@@ -166,7 +171,7 @@ async def test_update_without_secrets_clears_them(repository: ConnectorRepositor
     updated = await repository.update("c1", name="n", config={}, secrets=None)
 
     assert updated.is_missing_secrets is True
-    assert await repository.read_secrets("c1") == {}
+    assert await read_secrets(repository, "c1") == {}
 
 
 async def test_delete_removes_the_connector(repository: ConnectorRepository) -> None:
@@ -186,7 +191,7 @@ async def test_secrets_round_trip(repository: ConnectorRepository) -> None:
     secrets = {"apiKey": API_KEY, "organization": "org-ünï"}
     await create(repository, secrets=secrets)
 
-    assert await repository.read_secrets("c1") == secrets
+    assert await read_secrets(repository, "c1") == secrets
 
 
 async def test_missing_and_empty_secrets(repository: ConnectorRepository) -> None:
@@ -199,10 +204,10 @@ async def test_missing_and_empty_secrets(repository: ConnectorRepository) -> Non
 
     assert without.is_missing_secrets is True
     assert (await repository.get("none")).is_missing_secrets is True
-    assert await repository.read_secrets("none") == {}
+    assert await read_secrets(repository, "none") == {}
     assert empty.is_missing_secrets is False
     assert (await repository.get("empty")).is_missing_secrets is False
-    assert await repository.read_secrets("empty") == {}
+    assert await read_secrets(repository, "empty") == {}
 
 
 async def test_secrets_are_stored_encrypted(
@@ -233,7 +238,7 @@ async def test_secrets_copied_to_another_connector_do_not_decrypt(
         )
 
     with pytest.raises(SecretsError, match="failed authentication"):
-        await repository.read_secrets("attacker")
+        await read_secrets(repository, "attacker")
 
 
 async def test_secrets_under_a_lost_key_say_so(
@@ -243,7 +248,7 @@ async def test_secrets_under_a_lost_key_say_so(
     other = ConnectorRepository(database, SecretsCipher("a-completely-different-key-" + "x" * 10))
 
     with pytest.raises(SecretsError, match="not configured"):
-        await other.read_secrets("c1")
+        await read_secrets(other, "c1")
     assert (await other.get("c1")).name == "My OpenAI"
 
 
@@ -255,7 +260,7 @@ async def test_sqlite_file_never_holds_the_api_key(tmp_path: Path, cipher: Secre
         await create(repository, id="one")
         await repository.update("one", name="again", config={}, secrets={"apiKey": API_KEY})
         await create(repository, id="two")
-        assert await repository.read_secrets("two") == {"apiKey": API_KEY}
+        assert await read_secrets(repository, "two") == {"apiKey": API_KEY}
 
     files = [p for p in tmp_path.iterdir() if p.name.startswith("plain.db")]
     assert path in files

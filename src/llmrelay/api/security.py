@@ -20,6 +20,7 @@ from llmrelay.api.event_log import _number, _time
 from llmrelay.api.wire import parse_body, read_json
 from llmrelay.auth import (
     SESSION_COOKIE,
+    AuditFilter,
     Principal,
     SecurityAdmin,
     api_key_to_wire,
@@ -30,7 +31,6 @@ from llmrelay.auth import (
 )
 from llmrelay.errors import BadRequestError, NotFoundError
 from llmrelay.settings import Settings
-from llmrelay.storage import AuditFilter
 
 
 class _Body(BaseModel):

@@ -14,7 +14,7 @@ from llmrelay.auth.admin import (
     role_to_wire,
     user_to_wire,
 )
-from llmrelay.auth.audit import AuditEvent, AuditLog
+from llmrelay.auth.audit import AuditEvent, AuditFilter, AuditLog
 from llmrelay.auth.authenticator import Authenticator, session_cookie_attributes
 from llmrelay.auth.passwords import PasswordHashing
 from llmrelay.auth.privileges import (
@@ -34,6 +34,7 @@ __all__ = [
     "PRINCIPAL_SCOPE_KEY",
     "SESSION_COOKIE",
     "AuditEvent",
+    "AuditFilter",
     "AuditLog",
     "Authenticator",
     "ClientAddresses",

@@ -21,6 +21,8 @@ from llmrelay.batching import (
 from llmrelay.errors import StorageUnavailableError
 from llmrelay.storage import AuditFilter, SecurityStore, time_ordered_id
 
+__all__ = ["AuditEvent", "AuditFilter", "AuditLog"]
+
 AuditOutcome = Literal["success", "failure"]
 FLUSH_INTERVAL_S = 0.5
 BATCH_SIZE = 500

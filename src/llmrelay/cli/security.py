@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 
 import click
 
-from llmrelay.auth import user_to_wire
+from llmrelay.auth import AuditFilter, user_to_wire
 from llmrelay.cli.context import CLI_PRINCIPAL, CliState, print_json, with_services
 from llmrelay.services import Services
-from llmrelay.storage import AuditFilter
 
 
 def _password(from_stdin: bool) -> str:

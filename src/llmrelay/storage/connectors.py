@@ -77,8 +77,9 @@ class ConnectorRepository:
     Executions read through a small cache (``execution_cache_ttl_s``; 0 turns it off): each
     SQLite read costs about a millisecond of thread hops, the whole latency budget of a relayed
     call. Writes through this repository drop the entry at once; a write made by another process
-    (a second instance, the CLI) is seen after at most the TTL. Secrets stay encrypted in the
-    cache and are decrypted on every execution.
+    (a second instance, the CLI) is seen after at most the TTL. The cache holds the secrets
+    decrypted (in this process's memory only, for at most the TTL, and only
+    ``load_for_execution`` hands them out), so an execution does not pay for decrypting them.
     """
 
     def __init__(
@@ -292,10 +293,6 @@ class ConnectorRepository:
             if self._cache_ttl_s > 0:
                 self._listing = listing
         return listing[1]
-
-    async def read_secrets(self, id: str) -> dict[str, str]:
-        """Only the secrets of :meth:`load_for_execution` (a copy); the same rules apply."""
-        return dict((await self.load_for_execution(id))[1])
 
     def _seal(self, id: str, secrets: Mapping[str, str] | None) -> str | None:
         if secrets is None:

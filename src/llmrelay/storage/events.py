@@ -18,10 +18,10 @@ from sqlalchemy import bindparam, delete, func, insert, select
 from llmrelay.storage.db import Database
 from llmrelay.storage.prepared import PreparedBatch, bind_converters, converted
 from llmrelay.storage.rollups import (
+    RollupUpserts,
     Summary,
     delete_rollups_before,
     finished_starts,
-    rollup_statements,
     summarise,
 )
 from llmrelay.storage.tables import events
@@ -87,6 +87,7 @@ class EventStore:
         self._db = db
         self._shapes: dict[tuple[str, ...], _InsertShape] = {}
         self._delete: str | None = None
+        self._rollups: RollupUpserts | None = None
 
     async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """One transaction for the whole batch, rollups included: written entirely or not at all."""
@@ -138,7 +139,9 @@ class EventStore:
         if single:
             statements.append((shape.statement(self._db, 1), single))
         # the dashboard's hourly sums, in the same transaction as the events they count
-        statements += rollup_statements(self._db, summary)
+        if self._rollups is None:
+            self._rollups = RollupUpserts(self._db)
+        statements += self._rollups.statements(summary)
         await self._db.write_prepared(statements)
 
     def _delete_sql(self) -> str:

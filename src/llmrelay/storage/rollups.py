@@ -152,10 +152,6 @@ def _upsert(db: Database, table: Any, keys: Sequence[str]) -> PreparedStatement:
     )
 
 
-_UPSERTS: dict[str, tuple[PreparedStatement, PreparedStatement]] = {}
-"""The two upserts per dialect, compiled once."""
-
-
 def rollup_parameters(summary: Summary) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows for the two tables, sorted by key so concurrent writers lock in the same order."""
     counts = [
@@ -172,21 +168,26 @@ def rollup_parameters(summary: Summary) -> tuple[list[dict[str, Any]], list[dict
     return counts, latency
 
 
-def rollup_statements(db: Database, summary: Summary) -> PreparedBatch:
-    """What folds a batch of new events (``summarise``d) into the rollups; run it in the
-    events' transaction."""
-    upserts = _UPSERTS.get(db.dialect_name)
-    if upserts is None:
-        upserts = _UPSERTS[db.dialect_name] = (
+class RollupUpserts:
+    """The two upserts that fold new events into the rollups, compiled once for one database's
+    dialect and kept by the store that writes there (never in a module global: two databases
+    of different kinds may live in one process)."""
+
+    def __init__(self, db: Database) -> None:
+        self._upserts = (
             _upsert(db, event_rollups, ("connector_id", "hour_s", "model")),
             _upsert(db, event_latency_rollups, ("connector_id", "hour_s", "bin")),
         )
-    counts, latency = rollup_parameters(summary)
-    return [
-        upsert.rows(parameters)
-        for upsert, parameters in zip(upserts, (counts, latency), strict=True)
-        if parameters
-    ]
+
+    def statements(self, summary: Summary) -> PreparedBatch:
+        """What folds a batch of new events (``summarise``d) into the rollups; run it in the
+        events' transaction."""
+        counts, latency = rollup_parameters(summary)
+        return [
+            upsert.rows(parameters)
+            for upsert, parameters in zip(self._upserts, (counts, latency), strict=True)
+            if parameters
+        ]
 
 
 async def delete_rollups_before(connection: AsyncConnection, before: datetime) -> None:
