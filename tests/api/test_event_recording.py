@@ -9,11 +9,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from llmrelay.actions_client import Connector
 from llmrelay.app import create_app
 from llmrelay.auth import Principal
 from llmrelay.errors import ForbiddenError
 from llmrelay.eventlog import ExecutionEvent
-from llmrelay.services import open_services
+from llmrelay.services import Services, open_services
 from llmrelay.settings import Settings
 from llmrelay.storage import AuditFilter
 from tests.api.conftest import create_connector
@@ -173,6 +174,17 @@ async def events_written_by_the_server(
     raise AssertionError(f"the server wrote fewer than {count} events")
 
 
+async def openai_connector(services: Services, upstream: UpstreamServer, name: str) -> Connector:
+    """A connector made through the Python API, as a library user makes one."""
+    return await services.actions.create(
+        name=name,
+        connector_type_id=".gen-ai",
+        config={"apiProvider": "OpenAI", "apiUrl": upstream.chat_completions_url},
+        secrets={"apiKey": UPSTREAM_KEY},
+        principal=Principal.local("test"),
+    )
+
+
 async def test_a_run_cancelled_by_its_caller_is_recorded_as_a_failure_not_left_running(
     settings: Settings, upstream: UpstreamServer
 ) -> None:
@@ -182,13 +194,7 @@ async def test_a_run_cancelled_by_its_caller_is_recorded_as_a_failure_not_left_r
     run = {"subAction": "run", "subActionParams": {"body": BODY}}
     local = Principal.local("test")
     async with open_services(settings) as services:
-        created = await services.actions.create(
-            name="slow",
-            connector_type_id=".gen-ai",
-            config={"apiProvider": "OpenAI", "apiUrl": upstream.chat_completions_url},
-            secrets={"apiKey": UPSTREAM_KEY},
-            principal=local,
-        )
+        created = await openai_connector(services, upstream, "slow")
         upstream.queue(Slow(5.0))
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(1.0):
@@ -206,17 +212,10 @@ async def test_finding_a_connector_needs_the_right_to_read_connectors(
 ) -> None:
     """``ActionsClient.find`` (the OpenAI-compatible API's lookup by id or name) checks the
     principal like every other use case, and audits the refusal."""
-    local = Principal.local("test")
     reader = Principal("r", "api_key", ("custom",), frozenset({"connectors:read"}))
     nobody = Principal("n", "api_key", ("custom",), frozenset())
     async with open_services(settings) as services:
-        created = await services.actions.create(
-            name="findable",
-            connector_type_id=".gen-ai",
-            config={"apiProvider": "OpenAI", "apiUrl": upstream.chat_completions_url},
-            secrets={"apiKey": UPSTREAM_KEY},
-            principal=local,
-        )
+        created = await openai_connector(services, upstream, "findable")
         assert (await services.actions.find("findable", principal=reader)).id == created.id
         with pytest.raises(ForbiddenError):
             await services.actions.find("findable", principal=nobody)
