@@ -21,10 +21,9 @@ from llmrelay.api import (
     EXCEPTION_HANDLERS,
     RELAYED_ROUTES,
     ROUTES,
-    AuthenticationGuard,
-    KibanaRequestGuard,
     PageSecurityHeaders,
     RelayedRoutes,
+    RequestGuard,
 )
 from llmrelay.services import open_services
 from llmrelay.settings import Settings
@@ -119,8 +118,7 @@ def create_app(
         )
     middleware += [
         Middleware(PageSecurityHeaders),
-        Middleware(AuthenticationGuard),
-        Middleware(KibanaRequestGuard, max_payload_bytes=settings.server.max_payload_bytes),
+        Middleware(RequestGuard, max_payload_bytes=settings.server.max_payload_bytes),
     ]
     app = LlmrelayApp(
         routes=[*ROUTES, *login.routes, *ui_routes()],

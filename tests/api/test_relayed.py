@@ -3,6 +3,8 @@ the same errors and the same answers as every other API route."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,8 +14,16 @@ import pytest
 from starlette.applications import Starlette
 
 from llmrelay.actions_client import ActionsClient
+from llmrelay.app import create_app
+from llmrelay.settings import Settings
 from tests.api.conftest import create_api_key, create_connector
-from tests.conftest import api_client, make_settings
+from tests.conftest import (
+    ADMIN_USERNAME,
+    TEST_ADMIN_PASSWORD,
+    api_client,
+    http_client,
+    make_settings,
+)
 from tests.upstream import UpstreamServer
 
 RUN = {
@@ -22,6 +32,7 @@ RUN = {
         "subActionParams": {"body": '{"messages":[{"role":"user","content":"Hello world"}]}'},
     }
 }
+RUN_BYTES = json.dumps(RUN).encode()
 
 
 @pytest.fixture
@@ -172,3 +183,49 @@ async def test_the_chat_completions_route_authenticates_its_callers_itself(
     assert answered.status_code == 200
     assert answered.json()["choices"][0]["message"]["content"] == "Hello! You said: Hello world"
     assert "content-security-policy" not in answered.headers  # an API, not a page
+
+
+ADMIN_HEADER = (
+    "Basic " + base64.b64encode(f"{ADMIN_USERNAME}:{TEST_ADMIN_PASSWORD}".encode()).decode()
+)
+TOO_LARGE = b"x" * 2_000_000  # over server.max_payload_bytes (1 MiB)
+REFUSALS: dict[str, tuple[dict[str, str], bytes]] = {
+    "no credentials, no kbn-xsrf": ({}, RUN_BYTES),
+    "no credentials, a body too large": ({"kbn-xsrf": "1"}, TOO_LARGE),
+    "no credentials": ({"kbn-xsrf": "1"}, RUN_BYTES),
+    "wrong password, no kbn-xsrf": ({"authorization": "Basic ZWxhc3RpYzpub3Bl"}, RUN_BYTES),
+    "admin, no kbn-xsrf": ({"authorization": ADMIN_HEADER}, RUN_BYTES),
+    "admin, a body too large": ({"authorization": ADMIN_HEADER, "kbn-xsrf": "1"}, TOO_LARGE),
+}
+
+
+async def refusals(settings: Settings, path: str) -> tuple[bool, dict[str, tuple[int, str]]]:
+    """Whether the app answers ``path`` before its middleware, and what it answers each case."""
+    application = create_app(settings)
+    answers = {}
+    async with (
+        application.router.lifespan_context(application),
+        http_client(application, auth=None) as raw,
+    ):
+        for case, (headers, body) in REFUSALS.items():
+            sent = {"content-type": "application/json", **headers}
+            raw.headers.pop("kbn-xsrf", None)
+            response = await raw.post(path, content=body, headers=sent)
+            answers[case] = (response.status_code, response.text)
+    return application.relayed is not None, answers
+
+
+@pytest.mark.parametrize("path", [execute_path("c"), "/v1/chat/completions"])
+async def test_both_pipelines_refuse_alike(tmp_path: Path, path: str) -> None:
+    """The relayed pipeline (no CORS) and Starlette's (CORS on) run one list of guards in one
+    order (credentials first: Kibana checks them before ``kbn-xsrf`` and the body size), so a
+    refused request gets the same answer either way."""
+    cors = {"server.cors.enabled": True, "server.cors.allow_origin": ["https://app.example"]}
+    relayed, first = await refusals(make_settings(tmp_path / "a"), path)
+    middleware, second = await refusals(make_settings(tmp_path / "b", **cors), path)
+    assert (relayed, middleware) == (True, False)
+    assert first == second
+    if path.startswith("/api/"):
+        assert first["no credentials, no kbn-xsrf"][0] == 401
+        assert first["admin, no kbn-xsrf"][0] == 400
+        assert first["admin, a body too large"][0] == 413

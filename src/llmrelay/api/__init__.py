@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from llmrelay.api import connectors, event_log, openai_compat, security, status, usage
-from llmrelay.api.authentication import AuthenticationGuard
 from llmrelay.api.errors import EXCEPTION_HANDLERS
-from llmrelay.api.guards import KibanaRequestGuard, PageSecurityHeaders
+from llmrelay.api.guards import PageSecurityHeaders
 from llmrelay.api.relayed import RelayedRoutes
+from llmrelay.api.request_guards import RequestGuard
 
 ROUTES: list[BaseRoute] = [
     # the relayed paths first: the router tries each route in order, on every request
@@ -27,8 +27,7 @@ __all__ = [
     "EXCEPTION_HANDLERS",
     "RELAYED_ROUTES",
     "ROUTES",
-    "AuthenticationGuard",
-    "KibanaRequestGuard",
     "PageSecurityHeaders",
     "RelayedRoutes",
+    "RequestGuard",
 ]

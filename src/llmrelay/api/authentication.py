@@ -1,4 +1,6 @@
-"""Plain ASGI middleware: every request is authenticated before any route runs.
+"""Who a request comes from: its credentials, and which routes need none.
+
+``api.request_guards`` runs this for every request before any route runs.
 
 Open without credentials: ``GET /api/status`` (load balancers) and the login page and endpoint;
 the OpenAI-compatible routes (``/v1/``, ``/openai/``) authenticate their callers themselves.
@@ -10,13 +12,11 @@ without a session is redirected to the login page. The principal is left in the 
 from __future__ import annotations
 
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import quote
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
-from llmrelay.api.guards import send_error
-from llmrelay.auth import PRINCIPAL_SCOPE_KEY, SESSION_COOKIE, Principal
-from llmrelay.errors import StorageUnavailableError, TooManyRequestsError, UserError
+from llmrelay.auth import SESSION_COOKIE, Principal
+from llmrelay.errors import TooManyRequestsError, UserError
 
 PUBLIC = frozenset(
     {
@@ -65,17 +65,6 @@ def challenge_headers(exc: UserError) -> list[tuple[bytes, bytes]]:
     return []
 
 
-async def send_refusal(send: Send, exc: UserError | StorageUnavailableError) -> None:
-    """Why credentials were not accepted, in Kibana's shape: refused (401, 429 with its
-    challenge) or not checkable now (503: they were not cached and the database is gone).
-    Both request pipelines answer with this, so they cannot drift apart."""
-    if isinstance(exc, StorageUnavailableError):
-        retry = [(b"retry-after", str(int(exc.retry_after_s)).encode())]
-        await send_error(send, 503, exc.message, retry)
-        return
-    await send_error(send, exc.status_code, exc.message, challenge_headers(exc))
-
-
 async def authenticate_scope(scope: Scope) -> Principal:
     """The principal of the credentials the request carries (Basic or ``ApiKey`` in
     ``Authorization``, or the session cookie); raises ``UserError`` (401, or 429 when throttled)."""
@@ -90,41 +79,3 @@ async def authenticate_scope(scope: Scope) -> Principal:
     peer, forwarded = authenticator.addresses.of(scope)
     principal: Principal = await authenticator.authenticate(authorization, cookie, peer, forwarded)
     return principal
-
-
-class AuthenticationGuard:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or (scope["method"], scope["path"]) in PUBLIC
-            or authenticates_itself(scope["path"])
-        ):
-            await self.app(scope, receive, send)
-            return
-        try:
-            principal = await authenticate_scope(scope)
-        except UserError as exc:
-            path = scope["path"]
-            if exc.status_code == 401 and not is_api_path(path) and scope["method"] == "GET":
-                query = scope.get("query_string", b"").decode("latin-1")
-                target = f"{path}?{query}" if query else path  # a deep link keeps its query
-                location = f"/login?next={quote(target, safe='/')}"
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 302,
-                        "headers": [(b"location", location.encode()), (b"content-length", b"0")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": b""})
-                return
-            await send_refusal(send, exc)
-            return
-        except StorageUnavailableError as exc:
-            await send_refusal(send, exc)
-            return
-        scope[PRINCIPAL_SCOPE_KEY] = principal
-        await self.app(scope, receive, send)

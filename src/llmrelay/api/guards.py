@@ -1,4 +1,5 @@
-"""Plain ASGI middleware guarding every API request before a route runs.
+"""Kibana's checks of a request before its body is read, the error body guards answer with,
+and the page security headers (plain ASGI middleware).
 
 Plain ASGI (not ``BaseHTTPMiddleware``) so streamed responses pass through untouched.
 """
@@ -80,28 +81,6 @@ def bounded_receive(scope: Scope, receive: Receive, max_payload_bytes: int) -> R
         return message
 
     return counting_receive
-
-
-class KibanaRequestGuard:
-    """Refuse mutating API requests without ``kbn-xsrf`` (as Kibana does) and oversized bodies.
-
-    The xsrf header cannot be set by a cross-site form or a simple cross-origin fetch, so its
-    presence shows the request came from a client that meant it.
-    """
-
-    def __init__(self, app: ASGIApp, *, max_payload_bytes: int) -> None:
-        self.app = app
-        self.max_payload_bytes = max_payload_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        refusal = kibana_refusal(scope, self.max_payload_bytes)
-        if refusal is not None:
-            await send_error(send, *refusal)
-            return
-        await self.app(scope, bounded_receive(scope, receive, self.max_payload_bytes), send)
 
 
 CONTENT_SECURITY_POLICY = (

@@ -2,14 +2,14 @@
 
 Every execution comes through ``POST /api/actions/connector/{id}/_execute`` or an
 OpenAI-compatible chat completion. Starlette would send it through its error middleware,
-llmrelay's three guards, its exception middleware, the router and two exception wrappers before
+llmrelay's guards, its exception middleware, the router and two exception wrappers before
 the route function runs, each a coroutine and most wrapping ``send``: 13% of the instructions
 an execution costs in process (callgrind: 873,000 against 709,000 per request).
 ``RelayedRoutes`` gives the same answers with the same parts: the guards' own checks
-(``kibana_refusal``, ``bounded_receive``, ``authenticate_scope``, except on the routes that
-authenticate their callers themselves), the route function itself and the application's
-exception handlers. Every other request, and every request when CORS is on (its headers come
-from Starlette's middleware), takes Starlette's way. (The page headers of ``PageSecurityHeaders``
+(``api.request_guards.GUARDS``, the same list in the same order, and ``bounded_receive``),
+the route function itself and the application's exception handlers. Every other request, and
+every request when CORS is on (its headers come from Starlette's middleware), takes Starlette's
+way. (The page headers of ``PageSecurityHeaders``
 are not on these paths either way.)
 """
 
@@ -21,15 +21,9 @@ from starlette.requests import Request
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from llmrelay.api.authentication import (
-    authenticate_scope,
-    authenticates_itself,
-    send_refusal,
-)
 from llmrelay.api.errors import exception_response
-from llmrelay.api.guards import bounded_receive, kibana_refusal, send_error
-from llmrelay.auth import PRINCIPAL_SCOPE_KEY
-from llmrelay.errors import StorageUnavailableError, UserError
+from llmrelay.api.guards import bounded_receive
+from llmrelay.api.request_guards import refusal_of, send_refusal
 
 
 class RelayedRoutes:
@@ -52,16 +46,10 @@ class RelayedRoutes:
         return None
 
     async def handle(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal = kibana_refusal(scope, self._max_payload_bytes)
+        refusal = await refusal_of(scope, self._max_payload_bytes)
         if refusal is not None:
-            await send_error(send, *refusal)
+            await send_refusal(send, refusal)
             return
-        if not authenticates_itself(scope["path"]):
-            try:
-                scope[PRINCIPAL_SCOPE_KEY] = await authenticate_scope(scope)
-            except (UserError, StorageUnavailableError) as exc:
-                await send_refusal(send, exc)
-                return
         receive = bounded_receive(scope, receive, self._max_payload_bytes)
         request = Request(scope, receive)
         try:
