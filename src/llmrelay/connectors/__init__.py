@@ -24,7 +24,6 @@ from llmrelay.connectors.usage import (
     StreamObserver,
     TokenCounter,
     TokenUsage,
-    is_count,
     usage_from_json,
 )
 
@@ -48,7 +47,6 @@ __all__ = [
     "TiktokenCounter",
     "TokenCounter",
     "TokenUsage",
-    "is_count",
     "sub_action",
     "usage_from_json",
 ]

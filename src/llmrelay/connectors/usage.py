@@ -14,18 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-
-@dataclass(frozen=True)
-class TokenUsage:
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
-    estimated: bool = False
-    """True when counted by llmrelay (a tokenizer) rather than reported by the provider."""
-    invalid: bool = False
-    """True when the provider reported a count that is not one (kept as ``None``)."""
-
-
 MAX_COUNT = 2**63 - 1
 """The largest count stored: PostgreSQL's ``BIGINT`` and SQLite's ``INTEGER`` are 64 bits."""
 
@@ -35,22 +23,49 @@ def is_count(value: object) -> bool:
     return type(value) is int and 0 <= value <= MAX_COUNT
 
 
-def _count(value: object) -> int | None:
+@dataclass(frozen=True)
+class TokenUsage:
+    """Counts as they can be stored, whoever made them: one that is not a count (``2**63``,
+    ``-1``, ``true``, a text) becomes ``None`` and marks the usage ``invalid`` here, the one
+    place every connector type's usage passes, so no value a database cannot hold reaches the
+    event log's batches."""
+
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    estimated: bool = False
+    """True when counted by llmrelay (a tokenizer) rather than reported by the provider."""
+    invalid: bool = False
+    """True when the provider reported a count that is not one (kept as ``None``)."""
+
+    def __post_init__(self) -> None:
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            value = getattr(self, name)
+            if value is not None and not is_count(value):
+                object.__setattr__(self, name, None)
+                object.__setattr__(self, "invalid", True)
+
+
+def _integral(value: object) -> object:
+    """A JSON ``12.0`` is a count of 12; anything else is left for ``TokenUsage`` to judge."""
     if isinstance(value, float) and value.is_integer():
-        value = int(value)  # a JSON 12.0 is a count of 12
-    return value if is_count(value) else None  # type: ignore[return-value]
+        return int(value)
+    return value
 
 
 def usage_from_json(data: object) -> TokenUsage | None:
     """OpenAI's ``usage`` object (``prompt_tokens``, ``completion_tokens``, ``total_tokens``)."""
     if not isinstance(data, Mapping):
         return None
-    reported = [data.get(name) for name in ("prompt_tokens", "completion_tokens", "total_tokens")]
-    counts = [_count(value) for value in reported]
-    if all(c is None for c in counts):
+    usage = TokenUsage(
+        _integral(data.get("prompt_tokens")),  # type: ignore[arg-type]  # checked by TokenUsage
+        _integral(data.get("completion_tokens")),  # type: ignore[arg-type]
+        _integral(data.get("total_tokens")),  # type: ignore[arg-type]
+    )
+    counts = (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+    if counts == (None, None, None):
         return None  # nothing usable: the connector type may estimate instead
-    invalid = any(c is None and v is not None for c, v in zip(counts, reported, strict=True))
-    return TokenUsage(counts[0], counts[1], counts[2], invalid=invalid)
+    return usage
 
 
 class TokenCounter(Protocol):

@@ -15,7 +15,6 @@ from llmrelay.connectors import (
     ExecutionDetails,
     StreamObserver,
     TokenUsage,
-    is_count,
 )
 from llmrelay.errors import LlmrelayError
 from llmrelay.eventlog import START_ACTION, EventLogWriter, ExecutionEvent, Source
@@ -60,17 +59,13 @@ class PendingEstimates:
 
 
 def with_usage(event: ExecutionEvent, usage: TokenUsage) -> ExecutionEvent:
-    """The event (not recorded yet) given ``usage``'s counts. One that is not a count (from a
-    connector type that did not check: a provider's ``2**63``) is stored as unknown and flagged
-    ``usage_invalid``: a value the database cannot hold would make its batch fail."""
-    counts = (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
-    checked = [c if is_count(c) else None for c in counts]
-    invalid = usage.invalid or any(
-        c is not None and k is None for c, k in zip(counts, checked, strict=True)
-    )
-    event.prompt_tokens, event.completion_tokens, event.total_tokens = checked
+    """The event (not recorded yet) given ``usage``'s counts, which ``TokenUsage`` has already
+    made storable (an impossible count is ``None``, flagged ``invalid``)."""
+    event.prompt_tokens = usage.prompt_tokens
+    event.completion_tokens = usage.completion_tokens
+    event.total_tokens = usage.total_tokens
     event.usage_estimated = usage.estimated
-    event.usage_invalid = True if invalid else None
+    event.usage_invalid = True if usage.invalid else None
     return event
 
 
