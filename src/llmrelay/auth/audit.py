@@ -19,7 +19,7 @@ from llmrelay.batching import (
     WriterHealth,
 )
 from llmrelay.errors import StorageUnavailableError
-from llmrelay.storage import AuditFilter, SecurityStore, time_ordered_id
+from llmrelay.storage import AuditFilter, SecurityStore, storable_text, time_ordered_id
 
 __all__ = ["AuditEvent", "AuditFilter", "AuditLog"]
 
@@ -87,21 +87,17 @@ target, message, user id, forwarded address."""
 def _without_nul(record: _Queued) -> _Queued:
     """A record as it can always be stored: PostgreSQL refuses NUL characters in text."""
     at, action, outcome, user, auth_type, address, target, message, user_id, forwarded = record
-    user, auth_type, address, target, forwarded = (
-        None if t is None else t.replace("\x00", "")
-        for t in (user, auth_type, address, target, forwarded)
-    )
     return (
         at,
         action,
         outcome,
-        user,
-        auth_type,
-        address,
-        target,
-        message.replace("\x00", ""),
+        storable_text(user),
+        storable_text(auth_type),
+        storable_text(address),
+        storable_text(target),
+        storable_text(message) or "",
         user_id,
-        forwarded,
+        storable_text(forwarded),
     )
 
 

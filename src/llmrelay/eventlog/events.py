@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from llmrelay.storage import START_ACTION as START_ACTION  # the rollups count it too
+
 Outcome = Literal["success", "failure", "unknown"]
 """``unknown``: an ``execute-start`` event whose execution has not finished (still running, or
 the process ended before it did)."""
 Source = Literal["http_request", "cli", "library", "openai_api"]
-START_ACTION = "execute-start"
 FINISH_ACTION = "execute"
 
 

@@ -26,7 +26,7 @@ from llmrelay.batching import DEFAULT_DRAIN_TIMEOUT_S, DEFAULT_MAX_BACKLOG, Batc
 from llmrelay.batching import WriterHealth as WriterHealth
 from llmrelay.errors import StorageUnavailableError
 from llmrelay.eventlog.events import START_ACTION, ExecutionEvent
-from llmrelay.storage import EventStore
+from llmrelay.storage import EventStore, storable_text
 
 _COLUMNS = tuple(f.name for f in dataclasses.fields(ExecutionEvent))
 _ROW = operator.attrgetter(*_COLUMNS)
@@ -39,23 +39,19 @@ FLUSH_INTERVAL_S = 0.2
 def without_offending_values(event: ExecutionEvent) -> ExecutionEvent:
     """The event as it can always be stored: no token counts (flagged ``usage_invalid``) and no
     NUL characters in its texts (PostgreSQL refuses them)."""
-
-    def clean(text: str | None) -> str | None:
-        return None if text is None else text.replace("\x00", "")
-
     return dataclasses.replace(
         event,
         prompt_tokens=None,
         completion_tokens=None,
         total_tokens=None,
         usage_invalid=True,
-        connector_name=clean(event.connector_name) or "",
-        message=clean(event.message) or "",
-        model=clean(event.model),
-        provider=clean(event.provider),
-        user_name=clean(event.user_name),
-        error_message=clean(event.error_message),
-        sub_action=clean(event.sub_action),
+        connector_name=storable_text(event.connector_name) or "",
+        message=storable_text(event.message) or "",
+        model=storable_text(event.model),
+        provider=storable_text(event.provider),
+        user_name=storable_text(event.user_name),
+        error_message=storable_text(event.error_message),
+        sub_action=storable_text(event.sub_action),
     )
 
 

@@ -17,8 +17,10 @@ from llmrelay.storage.preconfigured import (
     PreconfiguredConnectors,
     preconfigured_connector,
 )
+from llmrelay.storage.prepared import storable_text
 from llmrelay.storage.rollups import (
     LATENCY_RELATIVE_ERROR,
+    START_ACTION,
     Counts,
     Summary,
     UsageStore,
@@ -36,6 +38,7 @@ from llmrelay.storage.security import (
 
 __all__ = [
     "LATENCY_RELATIVE_ERROR",
+    "START_ACTION",
     "AuditFilter",
     "ConnectorRepository",
     "Counts",
@@ -62,5 +65,6 @@ __all__ = [
     "new_user_id",
     "normalise_url",
     "preconfigured_connector",
+    "storable_text",
     "time_ordered_id",
 ]

@@ -251,15 +251,11 @@ class Database:
                 for sql, rows in statements:
                     await connection.exec_driver_sql(sql, [tuple(row) for row in rows])
         except (sqlite3.OperationalError, OSError, PoolTimeoutError) as exc:
-            raise StorageUnavailableError(
-                f"cannot write to the {self.description}: {self._reason(exc)}"
-            ) from exc
+            raise self._lost("cannot write to", exc) from exc
         except DBAPIError as exc:
             if not _unavailable(exc):
                 raise
-            raise StorageUnavailableError(
-                f"cannot write to the {self.description}: {self._reason(exc)}"
-            ) from exc
+            raise self._lost("cannot write to", exc) from exc
 
     async def upgrade(self) -> None:
         """Apply every pending migration; a no-op when the schema is already at head.
@@ -297,7 +293,7 @@ class Database:
                 f"{exc.strerror or exc}"
             ) from exc
 
-    def _lost(self, what: str, exc: DBAPIError | OSError) -> StorageUnavailableError:
+    def _lost(self, what: str, exc: BaseException) -> StorageUnavailableError:
         return StorageUnavailableError(f"{what} the {self.description}: {self._reason(exc)}")
 
     def _restrict_sqlite_files(self) -> None:

@@ -26,6 +26,12 @@ Converting = list[tuple[int, Callable[[Any], Any]]]
 """The positions whose values a column type converts for the driver, with the converter."""
 
 
+def storable_text(text: str | None) -> str | None:
+    """``text`` as every database takes it: PostgreSQL refuses NUL characters in text (what
+    the batch writers' salvage of a refused row strips)."""
+    return None if text is None else text.replace("\x00", "")
+
+
 def bind_converters(dialect: Dialect, types: Sequence[TypeEngine[Any]]) -> Converting:
     """The converters of the columns of ``types`` (in that order) that have one.
 
@@ -81,4 +87,11 @@ class PreparedStatement:
         return self.sql, parameters
 
 
-__all__ = ["Converting", "PreparedBatch", "PreparedStatement", "bind_converters", "converted"]
+__all__ = [
+    "Converting",
+    "PreparedBatch",
+    "PreparedStatement",
+    "bind_converters",
+    "converted",
+    "storable_text",
+]
